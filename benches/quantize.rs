@@ -1,0 +1,122 @@
+//! Quantization throughput of the core against its roofline and against the VQ baseline.
+//!
+//! `cargo bench --bench quantize` (add `--features parallel` for the rayon variant). All
+//! entries of the `quantize_f32` group handle the same N = 2^20 rows of D = 64 latents:
+//! - `stream_copy`: reads the latents and writes two outputs of the same size, no arithmetic
+//!   (the memory-traffic floor of any quantizer that returns codes and points);
+//! - `plain_loop`: the same arithmetic as the quantizer (multiply by `1/b`, round half to
+//!   even, convert, multiply by `b`) with no validation: the roofline of this machine;
+//! - `quantize_into`: the allocation-free library call, with its finiteness and overflow checks;
+//! - `quantize`: the allocating call;
+//! - `vq_brute_force_k512`: nearest codeword in a 512 x 64 codebook, the search LL-VQ replaces.
+//!
+//! `scripts/bench-ratios` turns criterion's estimates into the ratios of docs/benchmarks.md.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use lattice_vq::core::{LatticeFloat, LatticeQuantizerConfig, vq};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const ROWS: usize = 1 << 20;
+const DIM: usize = 64;
+const CODEBOOK_SIZE: usize = 512;
+
+/// The quantizer's arithmetic with no checks: what the hardware can do at best.
+fn plain_loop(basis: &[f32], reciprocal: &[f32], z: &[f32], codes: &mut [i32], points: &mut [f32]) {
+    let rows = z
+        .chunks_exact(DIM)
+        .zip(codes.chunks_exact_mut(DIM))
+        .zip(points.chunks_exact_mut(DIM));
+    for ((z, c), p) in rows {
+        for ((((&z, &r), &b), c), p) in z.iter().zip(reciprocal).zip(basis).zip(c).zip(p) {
+            let v = (z * r).round_ties_even_fast();
+            *c = v as i32;
+            *p = b * v;
+        }
+    }
+}
+
+/// Same bytes moved as the quantizer, no arithmetic.
+fn stream_copy(z: &[f32], codes: &mut [i32], points: &mut [f32]) {
+    for ((&z, c), p) in z.iter().zip(codes).zip(points) {
+        *c = z.to_bits() as i32;
+        *p = z;
+    }
+}
+
+fn quantize_group(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let config = LatticeQuantizerConfig::new(CODEBOOK_SIZE, DIM);
+    let lattice = config
+        .init_lattice::<f32, _>(&mut rng)
+        .expect("valid config");
+    let latents = Array2::from_shape_fn((ROWS, DIM), |_| rng.random_range(-20.0f32..20.0));
+    let mut codes = Array2::<i32>::zeros((ROWS, DIM));
+    let mut points = Array2::<f32>::zeros((ROWS, DIM));
+    let codebook = Array2::from_shape_fn((CODEBOOK_SIZE, DIM), |_| {
+        rng.random_range(-1.0f32..1.0) / CODEBOOK_SIZE as f32
+    });
+    let mut indices = ndarray::Array1::<usize>::zeros(ROWS);
+
+    let mut group = c.benchmark_group("quantize_f32");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements((ROWS * DIM) as u64));
+    let id = |name: &str| BenchmarkId::new(name, format!("{ROWS}x{DIM}"));
+
+    let z = latents.as_slice().expect("contiguous");
+    group.bench_function(id("stream_copy"), |b| {
+        b.iter(|| {
+            stream_copy(
+                black_box(z),
+                codes.as_slice_mut().unwrap(),
+                points.as_slice_mut().unwrap(),
+            )
+        })
+    });
+    group.bench_function(id("plain_loop"), |b| {
+        b.iter(|| {
+            plain_loop(
+                lattice.basis_slice(),
+                lattice.reciprocal_slice(),
+                black_box(z),
+                codes.as_slice_mut().unwrap(),
+                points.as_slice_mut().unwrap(),
+            )
+        })
+    });
+    group.bench_function(id("quantize_into"), |b| {
+        b.iter(|| {
+            lattice
+                .quantize_into(
+                    black_box(latents.view()),
+                    codes.view_mut(),
+                    points.view_mut(),
+                )
+                .expect("finite latents")
+        })
+    });
+    group.bench_function(id("quantize"), |b| {
+        b.iter(|| {
+            lattice
+                .quantize(black_box(latents.view()))
+                .expect("finite latents")
+        })
+    });
+    group.bench_function(id("vq_brute_force_k512"), |b| {
+        b.iter(|| {
+            vq::nearest_codewords_into(
+                codebook.view(),
+                black_box(latents.view()),
+                indices.view_mut(),
+            )
+            .expect("finite latents")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, quantize_group);
+criterion_main!(benches);

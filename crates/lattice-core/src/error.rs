@@ -1,0 +1,114 @@
+//! The one error type of `lattice-core`.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in `lattice-core`.
+///
+/// Messages are lowercase and name the invariant that was broken, so that a user reading a
+/// training log knows what to fix. Values are reported as `f64` whatever the float type.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A lattice needs at least one dimension (D >= 1).
+    #[error("dimension must be at least 1 (got dim = 0)")]
+    ZeroDim,
+    /// Eq. 6 needs a codebook of at least two codes (K >= 2), or its range is infinite.
+    #[error("codebook size must be at least 2 (got {codebook_size})")]
+    CodebookTooSmall {
+        /// The rejected codebook size K.
+        codebook_size: usize,
+    },
+    /// A basis entry is NaN or infinite.
+    #[error("basis entry {index} is {value}: basis entries must be finite")]
+    NonFiniteBasis {
+        /// Position of the entry in the basis diagonal.
+        index: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// A basis entry is zero, denormal, or so small or large that `b`, `1 / b` or the losses
+    /// would leave the normal range of the float type.
+    #[error("basis entry {index} is {value}: basis entries need {min:e} <= |b| <= {max:e}")]
+    BasisOutOfRange {
+        /// Position of the entry in the basis diagonal.
+        index: usize,
+        /// The offending value.
+        value: f64,
+        /// The documented minimum magnitude for this float type.
+        min: f64,
+        /// The documented maximum magnitude for this float type.
+        max: f64,
+    },
+    /// A latent value is NaN or infinite.
+    #[error("latent at row {row}, column {col} is {value}: latents must be finite")]
+    NonFiniteLatent {
+        /// Row (vector) index.
+        row: usize,
+        /// Column (dimension) index.
+        col: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// `z / b` rounds to an integer that does not fit in an `i32` code.
+    #[error(
+        "latent at row {row}, column {col} gives code {value}: codes must fit in i32 \
+         (|z / b| <= 2147483647)"
+    )]
+    CodeOverflow {
+        /// Row (vector) index.
+        row: usize,
+        /// Column (dimension) index.
+        col: usize,
+        /// The unrepresentable code, `z / b` before rounding.
+        value: f64,
+    },
+    /// Two arrays that must agree in shape do not.
+    #[error("{what} has shape {found:?}, expected {expected:?}")]
+    ShapeMismatch {
+        /// Which argument had the wrong shape.
+        what: &'static str,
+        /// The shape that was required.
+        expected: Vec<usize>,
+        /// The shape that was passed.
+        found: Vec<usize>,
+    },
+    /// An input had no rows where at least one is required (a mean over zero elements).
+    #[error("{what} is empty: at least one row is required")]
+    EmptyInput {
+        /// Which argument was empty.
+        what: &'static str,
+    },
+    /// A configuration value is out of its allowed range.
+    #[error("invalid {field} = {value}: {requirement}")]
+    InvalidConfig {
+        /// The configuration field.
+        field: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// What the field must satisfy.
+        requirement: &'static str,
+    },
+    /// A HyperLogLog precision outside the supported range.
+    #[error("sketch precision must be in {min}..={max} (got {precision})")]
+    InvalidPrecision {
+        /// The rejected precision.
+        precision: u8,
+        /// Smallest supported precision.
+        min: u8,
+        /// Largest supported precision.
+        max: u8,
+    },
+    /// Two sketches or counters of different shapes cannot be merged.
+    #[error("cannot merge {what}: {left} != {right}")]
+    MergeMismatch {
+        /// What differs between the two.
+        what: &'static str,
+        /// The left-hand value.
+        left: usize,
+        /// The right-hand value.
+        right: usize,
+    },
+}
+
+/// `Result` with this crate's [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,65 @@
+//! Initialisation (Eq. 6, Appendix A.1).
+
+use lattice_core::{BasisInit, LatticeQuantizerConfig, init_range, sample_basis};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+#[test]
+fn paper_range_for_512_codes_in_64_dimensions() {
+    let r = init_range(512, 64).unwrap();
+    assert_eq!(format!("{r:.4}"), "9.7673");
+    let direct = 1.0 / (512f64.powf(1.0 / 64.0) - 1.0);
+    assert!((r - direct).abs() < 1e-9 * direct);
+}
+
+#[test]
+fn range_gives_k_points_per_unit_box_as_appendix_a1_derives() {
+    for (k, d) in [(2usize, 1usize), (16, 2), (512, 64), (1 << 20, 8)] {
+        let r = init_range(k, d).unwrap();
+        let points = (1.0 / r + 1.0).powi(d as i32);
+        assert!(
+            (points - k as f64).abs() < 1e-6 * k as f64,
+            "K = {k}, D = {d}: {points}"
+        );
+    }
+}
+
+#[test]
+fn sampling_is_reproducible_and_inside_the_range() {
+    let r = init_range(512, 64).unwrap();
+    let a = sample_basis::<f32, _>(64, r, &mut StdRng::seed_from_u64(2)).unwrap();
+    let b = sample_basis::<f32, _>(64, r, &mut StdRng::seed_from_u64(2)).unwrap();
+    let c = sample_basis::<f32, _>(64, r, &mut StdRng::seed_from_u64(3)).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert!(a.basis().iter().all(|&x| (x as f64).abs() < r));
+}
+
+#[test]
+fn samples_are_uniform_on_the_symmetric_interval() {
+    let r = 9.7673;
+    let lattice = sample_basis::<f64, _>(200_000, r, &mut StdRng::seed_from_u64(11)).unwrap();
+    let n = lattice.dim() as f64;
+    let mean = lattice.basis().sum() / n;
+    let variance = lattice.basis().mapv(|x| x * x).sum() / n - mean * mean;
+    // Uniform(-r, r): mean 0, variance r^2 / 3; tolerances are ~5 standard errors.
+    assert!(mean.abs() < 5.0 * r / (3.0 * n).sqrt(), "mean {mean}");
+    assert!(
+        (variance - r * r / 3.0).abs() < 5.0 * r * r * 0.3 / n.sqrt(),
+        "variance {variance}"
+    );
+    let negative = lattice.basis().iter().filter(|&&x| x < 0.0).count() as f64;
+    assert!((negative / n - 0.5).abs() < 0.01);
+}
+
+#[test]
+fn dense_variant_initialises_in_unit_interval() {
+    let config = LatticeQuantizerConfig::dense(512, 64);
+    assert_eq!(config.init, BasisInit::Symmetric(1.0));
+    assert_eq!(config.sparsity_cost, -1.0);
+    let lattice = config
+        .init_lattice::<f32, _>(&mut StdRng::seed_from_u64(5))
+        .unwrap();
+    assert!(lattice.basis().iter().all(|x| x.abs() < 1.0));
+    assert!(lattice.basis().iter().any(|x| x.abs() > 0.5));
+}

@@ -1,0 +1,10 @@
+//! Integration tests of lattice-core, built as one binary.
+
+mod bad_input;
+mod counting;
+mod gradients;
+mod init;
+mod quantize_props;
+mod support;
+mod ties;
+mod vq;

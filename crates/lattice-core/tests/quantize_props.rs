@@ -1,0 +1,197 @@
+//! Properties of Babai rounding on a diagonal lattice, against slow, obviously right oracles.
+
+use crate::support::{distance_to_half_point, lattice, lattice_and_latents, squared_distance};
+use lattice_core::{DiagonalLattice, Lattice};
+use ndarray::{Array2, ShapeBuilder};
+use proptest::prelude::*;
+
+/// All offsets in {-1, 0, 1}^dim.
+fn neighbourhood(dim: usize) -> Vec<Vec<i32>> {
+    let mut offsets = vec![vec![]];
+    for _ in 0..dim {
+        offsets = offsets
+            .into_iter()
+            .flat_map(|prefix| {
+                (-1..=1).map(move |step| {
+                    let mut next = prefix.clone();
+                    next.push(step);
+                    next
+                })
+            })
+            .collect();
+    }
+    offsets
+}
+
+proptest! {
+    #[test]
+    fn babai_point_is_at_least_as_close_as_its_whole_neighbourhood(
+        (basis, latents) in lattice_and_latents(1..=6, 1..=4, 100.0)
+    ) {
+        let lattice = lattice(&basis);
+        let q = lattice.quantize(latents.view()).unwrap();
+        let offsets = neighbourhood(basis.len());
+        for (row, z) in latents.outer_iter().enumerate() {
+            let z = z.to_vec();
+            let babai = squared_distance(&z, &q.points.row(row).to_vec());
+            for offset in &offsets {
+                let candidate: Vec<f64> = basis
+                    .iter()
+                    .zip(q.codes.row(row))
+                    .zip(offset)
+                    .map(|((b, &v), &u)| b * f64::from(v + u))
+                    .collect();
+                let other = squared_distance(&z, &candidate);
+                prop_assert!(babai <= other * (1.0 + 1e-12) + 1e-12,
+                    "row {row}: babai {babai} > neighbour {offset:?} at {other}");
+            }
+        }
+    }
+
+    #[test]
+    fn codes_match_the_official_formula_round_of_z_times_reciprocal(
+        (basis, latents) in lattice_and_latents(1..=8, 1..=8, 1000.0)
+    ) {
+        let f32_basis: Vec<f32> = basis.iter().map(|&b| b as f32).collect();
+        let lattice = DiagonalLattice::<f32>::from_slice(&f32_basis).unwrap();
+        let latents = latents.mapv(|z| z as f32);
+        let q = lattice.quantize(latents.view()).unwrap();
+        for ((&z, &code), col) in latents.iter().zip(q.codes.iter()).zip((0..basis.len()).cycle()) {
+            let b = f32_basis[col];
+            let expected = (z * (1.0 / b)).round_ties_even();
+            prop_assert_eq!(code, expected as i32);
+        }
+        prop_assert_eq!(lattice.decode(q.codes.view()).unwrap(), q.points);
+    }
+
+    #[test]
+    fn quantizing_a_lattice_point_returns_it((basis, latents) in lattice_and_latents(1..=8, 1..=8, 1000.0)) {
+        let lattice = lattice(&basis);
+        let q = lattice.quantize(latents.view()).unwrap();
+        let again = lattice.quantize(q.points.view()).unwrap();
+        prop_assert_eq!(&again.codes, &q.codes);
+        prop_assert_eq!(&again.points, &q.points);
+    }
+
+    #[test]
+    fn quantizing_a_lattice_point_returns_it_f32((basis, latents) in lattice_and_latents(1..=8, 1..=8, 1000.0)) {
+        let basis: Vec<f32> = basis.iter().map(|&b| b as f32).collect();
+        let lattice = DiagonalLattice::<f32>::from_slice(&basis).unwrap();
+        let q = lattice.quantize(latents.mapv(|z| z as f32).view()).unwrap();
+        let again = lattice.quantize(q.points.view()).unwrap();
+        prop_assert_eq!(&again.codes, &q.codes);
+        prop_assert_eq!(&again.points, &q.points);
+    }
+
+    #[test]
+    fn translation_by_a_lattice_vector_shifts_the_code(
+        (basis, latents) in lattice_and_latents(1..=6, 1..=4, 100.0),
+        shift in proptest::collection::vec(-50i32..=50, 6),
+    ) {
+        let lattice = lattice(&basis);
+        let dim = basis.len();
+        // Near a half-point the shifted latent can legitimately round the other way.
+        prop_assume!(latents.iter().zip((0..dim).cycle())
+            .all(|(&z, j)| distance_to_half_point(z / basis[j]) > 1e-6));
+        let shifted = Array2::from_shape_fn(latents.raw_dim(), |(n, j)| {
+            latents[[n, j]] + basis[j] * f64::from(shift[j])
+        });
+        let q = lattice.quantize(latents.view()).unwrap();
+        let qs = lattice.quantize(shifted.view()).unwrap();
+        for ((n, j), &code) in q.codes.indexed_iter() {
+            prop_assert_eq!(qs.codes[[n, j]], code + shift[j]);
+            let expected = q.points[[n, j]] + basis[j] * f64::from(shift[j]);
+            prop_assert!((qs.points[[n, j]] - expected).abs() <= 1e-9 * (1.0 + expected.abs()));
+        }
+    }
+
+    #[test]
+    fn quantization_is_odd_in_the_latents((basis, latents) in lattice_and_latents(1..=8, 1..=8, 1000.0)) {
+        let lattice = lattice(&basis);
+        let q = lattice.quantize(latents.view()).unwrap();
+        let negated = lattice.quantize(latents.mapv(|z| -z).view()).unwrap();
+        prop_assert_eq!(negated.codes, q.codes.mapv(|v| -v));
+        prop_assert_eq!(negated.points, q.points.mapv(|e| -e));
+    }
+
+    #[test]
+    fn flipping_basis_signs_keeps_points_and_flips_codes(
+        (basis, latents) in lattice_and_latents(1..=8, 1..=8, 1000.0),
+        flips in proptest::collection::vec(any::<bool>(), 8),
+    ) {
+        let flipped: Vec<f64> = basis.iter().zip(&flips).map(|(&b, &f)| if f { -b } else { b }).collect();
+        let q = lattice(&basis).quantize(latents.view()).unwrap();
+        let qf = lattice(&flipped).quantize(latents.view()).unwrap();
+        for ((n, j), &code) in q.codes.indexed_iter() {
+            let expected = if flips[j] { -code } else { code };
+            prop_assert_eq!(qf.codes[[n, j]], expected);
+            prop_assert_eq!(qf.points[[n, j]].to_bits(), q.points[[n, j]].to_bits());
+        }
+        prop_assert_eq!(lattice(&basis).abs(), lattice(&flipped).abs());
+    }
+
+    #[test]
+    fn decode_of_codes_equals_points((basis, latents) in lattice_and_latents(1..=8, 1..=16, 1e6)) {
+        let lattice = lattice(&basis);
+        let q = lattice.quantize(latents.view()).unwrap();
+        prop_assert_eq!(lattice.decode(q.codes.view()).unwrap(), q.points);
+    }
+
+    #[test]
+    fn every_memory_layout_gives_the_same_result((basis, latents) in lattice_and_latents(1..=8, 1..=16, 1000.0)) {
+        let lattice = lattice(&basis);
+        let expected = lattice.quantize(latents.view()).unwrap();
+        // Column-major input and column-major output buffers take the element-wise path.
+        let mut fortran = Array2::zeros(latents.raw_dim().f());
+        fortran.assign(&latents);
+        let mut codes = Array2::zeros(latents.raw_dim().f());
+        let mut points = Array2::zeros(latents.raw_dim().f());
+        lattice.quantize_into(fortran.view(), codes.view_mut(), points.view_mut()).unwrap();
+        prop_assert_eq!(&codes, &expected.codes);
+        prop_assert_eq!(&points, &expected.points);
+        let mut decoded = Array2::zeros(latents.raw_dim().f());
+        lattice.decode_into(codes.view(), decoded.view_mut()).unwrap();
+        prop_assert_eq!(decoded, expected.points.clone());
+        // Through the trait, as generic callers use it.
+        let via_trait = Lattice::quantize(&lattice, latents.view()).unwrap();
+        prop_assert_eq!(via_trait, expected);
+    }
+}
+
+#[test]
+fn large_contiguous_batches_report_the_first_bad_row_and_column() {
+    // Big enough to be split into several chunks when the `parallel` feature is on.
+    let dim = 8;
+    let lattice = DiagonalLattice::<f32>::from_slice(&[0.5; 8]).unwrap();
+    let mut latents =
+        Array2::from_shape_fn((40_000, dim), |(n, j)| ((n * 7 + j) % 100) as f32 - 50.0);
+    latents[[31_234, 5]] = f32::NAN;
+    latents[[35_000, 1]] = f32::INFINITY;
+    let err = lattice.quantize(latents.view()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            lattice_core::Error::NonFiniteLatent {
+                row: 31_234,
+                col: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn large_contiguous_batches_match_the_element_wise_path() {
+    let dim = 64;
+    let basis: Vec<f32> = (0..dim).map(|j| 0.1 + j as f32 * 0.37).collect();
+    let lattice = DiagonalLattice::<f32>::from_slice(&basis).unwrap();
+    let latents = Array2::from_shape_fn((20_000, dim), |(n, j)| {
+        ((n * 31 + j * 17) % 997) as f32 * 0.013 - 6.0
+    });
+    let fast = lattice.quantize(latents.view()).unwrap();
+    let mut column_major = Array2::zeros(latents.raw_dim().f());
+    column_major.assign(&latents);
+    let slow = lattice.quantize(column_major.view()).unwrap();
+    assert_eq!(fast, slow);
+}

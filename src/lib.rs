@@ -1,0 +1,35 @@
+//! # lattice-vq
+//!
+//! Learnable lattice vector quantization (LL-VQ, Khalil et al., arXiv 2310.09382) for Rust.
+//! This facade re-exports the crates of the workspace; it contains no logic of its own.
+//!
+//! - [`core`] (crate `lattice-core`): the framework-free math, always available. Its items
+//!   are also re-exported at the root of this crate.
+//! - `tch` and `candle` layers: planned behind the features of the same names
+//!   (crates `lattice-vq-tch` and `lattice-vq-candle`).
+//!
+//! # Example
+//! ```
+//! use lattice_vq::{DiagonalLattice, UniqueCodes};
+//! use ndarray::array;
+//!
+//! let lattice = DiagonalLattice::<f32>::from_slice(&[0.5, 2.0])?;
+//! let q = lattice.quantize(array![[0.3, 3.1], [0.4, 3.4]].view())?;
+//! let mut usage = UniqueCodes::new(2);
+//! usage.insert_rows(q.codes.view())?;
+//! assert_eq!(usage.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//! - `parallel`: rayon parallelism for large batches in `lattice-core`.
+#![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+pub use lattice_core as core;
+pub use lattice_core::*;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
