@@ -1,11 +1,13 @@
 //! Quantization throughput of the core against its roofline and against the VQ baseline.
 //!
-//! `cargo bench --bench quantize` (add `--features parallel` for the rayon variant). All
+//! `cargo bench --bench quantize`; `cargo bench --bench quantize --features parallel --
+//! parallel` adds the rayon variants of the library calls. All
 //! entries of the `quantize_f32` group handle the same N = 2^20 rows of D = 64 latents:
 //! - `stream_copy`: reads the latents and writes two outputs of the same size, no arithmetic
 //!   (the memory-traffic floor of any quantizer that returns codes and points);
 //! - `plain_loop`: the same arithmetic as the quantizer (multiply by `1/b`, round half to
-//!   even, convert, multiply by `b`) with no validation: the roofline of this machine;
+//!   even, convert to `i32`, multiply by `b`, with the same vectorizable rounding and
+//!   conversion) and no validation: the roofline of this machine;
 //! - `quantize_into`: the allocation-free library call, with its finiteness and overflow checks;
 //! - `quantize`: the allocating call;
 //! - `vq_brute_force_k512`: nearest codeword in a 512 x 64 codebook, the search LL-VQ replaces.
@@ -13,6 +15,7 @@
 //! `scripts/bench-ratios` turns criterion's estimates into the ratios of docs/benchmarks.md.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lattice_vq::core::{LatticeFloat, LatticeQuantizerConfig, vq};
@@ -33,7 +36,7 @@ fn plain_loop(basis: &[f32], reciprocal: &[f32], z: &[f32], codes: &mut [i32], p
     for ((z, c), p) in rows {
         for ((((&z, &r), &b), c), p) in z.iter().zip(reciprocal).zip(basis).zip(c).zip(p) {
             let v = (z * r).round_ties_even_fast();
-            *c = v as i32;
+            *c = v.to_code_fast();
             *p = b * v;
         }
     }
@@ -62,9 +65,13 @@ fn quantize_group(c: &mut Criterion) {
     let mut indices = ndarray::Array1::<usize>::zeros(ROWS);
 
     let mut group = c.benchmark_group("quantize_f32");
-    group.sample_size(10);
+    // This machine's memory bandwidth is noisy: more samples and time than criterion's defaults.
+    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements((ROWS * DIM) as u64));
     let id = |name: &str| BenchmarkId::new(name, format!("{ROWS}x{DIM}"));
+    // With `--features parallel` the library calls run on rayon's threads; name them apart.
+    let threads = if cfg!(feature = "parallel") { "_parallel" } else { "" };
 
     let z = latents.as_slice().expect("contiguous");
     group.bench_function(id("stream_copy"), |b| {
@@ -87,7 +94,7 @@ fn quantize_group(c: &mut Criterion) {
             )
         })
     });
-    group.bench_function(id("quantize_into"), |b| {
+    group.bench_function(id(&format!("quantize_into{threads}")), |b| {
         b.iter(|| {
             lattice
                 .quantize_into(
@@ -98,13 +105,16 @@ fn quantize_group(c: &mut Criterion) {
                 .expect("finite latents")
         })
     });
-    group.bench_function(id("quantize"), |b| {
+    group.bench_function(id(&format!("quantize{threads}")), |b| {
         b.iter(|| {
             lattice
                 .quantize(black_box(latents.view()))
                 .expect("finite latents")
         })
     });
+    // Seconds per call: the fewest samples criterion allows.
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
     group.bench_function(id("vq_brute_force_k512"), |b| {
         b.iter(|| {
             vq::nearest_codewords_into(

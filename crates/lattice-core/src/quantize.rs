@@ -268,9 +268,10 @@ fn quantize_contiguous<F: LatticeFloat>(
 
 /// The hot loop: rows of length `D` laid out contiguously, starting at row `first_row`.
 ///
-/// Range checks are folded into one flag per row with non-short-circuiting `&` so that the
-/// loop stays branch-free and vectorizes; a failing row is re-scanned by
-/// [`quantize_element`] to name the exact element.
+/// Every element takes the vectorizable path ([`LatticeFloat::to_code_fast`]); one flag per
+/// row, folded with non-short-circuiting `&`, records whether all its codes were within
+/// that path's exact range (NaN and infinities fail it). A flagged row is redone by
+/// [`quantize_element`], which converts large codes exactly or names the offending element.
 #[inline]
 fn quantize_rows<F: LatticeFloat>(
     basis: &[F],
@@ -286,7 +287,7 @@ fn quantize_rows<F: LatticeFloat>(
         .zip(codes.chunks_exact_mut(dim))
         .zip(points.chunks_exact_mut(dim));
     for (offset, ((z_row, code_row), point_row)) in rows.enumerate() {
-        let mut in_range = true;
+        let mut fast_path_exact = true;
         let lanes = z_row
             .iter()
             .zip(reciprocal)
@@ -295,15 +296,15 @@ fn quantize_rows<F: LatticeFloat>(
             .zip(point_row.iter_mut());
         for ((((&z, &r), &b), code), point) in lanes {
             let v = (z * r).round_ties_even_fast();
-            let p = b * v;
-            in_range &= (v >= F::CODE_MIN) & (v < F::CODE_MAX_EXCLUSIVE);
-            *code = v.to_code_unchecked();
-            *point = p;
+            fast_path_exact &= v.abs() < F::FAST_CODE_LIMIT;
+            *code = v.to_code_fast();
+            *point = b * v;
         }
-        if !in_range {
+        if !fast_path_exact {
             let row = first_row + offset;
             for (col, &z) in z_row.iter().enumerate() {
-                quantize_element(basis[col], reciprocal[col], z, row, col)?;
+                (code_row[col], point_row[col]) =
+                    quantize_element(basis[col], reciprocal[col], z, row, col)?;
             }
         }
     }

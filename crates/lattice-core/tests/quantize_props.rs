@@ -195,3 +195,30 @@ fn large_contiguous_batches_match_the_element_wise_path() {
     let slow = lattice.quantize(column_major.view()).unwrap();
     assert_eq!(fast, slow);
 }
+
+proptest! {
+    #[test]
+    fn codes_beyond_the_fast_range_are_exact_or_overflow_errors(
+        latents in proptest::collection::vec(
+            prop_oneof![-3e9f32..3e9, -1e7f32..1e7, -100.0f32..100.0], 1..48),
+        scale in 0.25f32..4.0,
+    ) {
+        let dim = latents.len();
+        let lattice = DiagonalLattice::<f32>::from_slice(&vec![scale; dim]).unwrap();
+        let z = Array2::from_shape_vec((1, dim), latents.clone()).unwrap();
+        let expected: Vec<f32> = latents.iter().map(|&z| (z * (1.0 / scale)).round_ties_even()).collect();
+        let first_overflow = expected.iter().position(|&v| !(-2_147_483_648.0..2_147_483_648.0).contains(&v));
+        match (lattice.quantize(z.view()), first_overflow) {
+            (Ok(q), None) => {
+                for (j, &v) in expected.iter().enumerate() {
+                    prop_assert_eq!(q.codes[[0, j]], v as i32);
+                    prop_assert_eq!(q.points[[0, j]], scale * v);
+                }
+            }
+            (Err(lattice_core::Error::CodeOverflow { row: 0, col, .. }), Some(first)) => {
+                prop_assert_eq!(col, first);
+            }
+            (other, first) => prop_assert!(false, "{other:?} with first overflow {first:?}"),
+        }
+    }
+}
