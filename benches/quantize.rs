@@ -71,7 +71,11 @@ fn quantize_group(c: &mut Criterion) {
     group.throughput(Throughput::Elements((ROWS * DIM) as u64));
     let id = |name: &str| BenchmarkId::new(name, format!("{ROWS}x{DIM}"));
     // With `--features parallel` the library calls run on rayon's threads; name them apart.
-    let threads = if cfg!(feature = "parallel") { "_parallel" } else { "" };
+    let threads = if cfg!(feature = "parallel") {
+        "_parallel"
+    } else {
+        ""
+    };
 
     let z = latents.as_slice().expect("contiguous");
     group.bench_function(id("stream_copy"), |b| {

@@ -18,17 +18,20 @@ use rand_chacha::ChaCha8Rng;
 
 const ROWS: usize = 16_384;
 const DIM: usize = 64;
+const PROTOTYPES: usize = 256;
 const STEPS: usize = 300;
-const LEARNING_RATE: f32 = 0.01;
+const LEARNING_RATE: f32 = 0.02;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let config = LatticeQuantizerConfig::new(512, DIM);
     let mut lattice = config.init_lattice::<f32, _>(&mut rng)?;
-    // Encoder outputs after a LeakyReLU: mostly non-negative, a few small negatives.
-    let latents = Array2::from_shape_fn((ROWS, DIM), |_| {
-        let x: f32 = rng.random_range(-1.0..6.0);
+    // Encoder-like latents: a few hundred image "prototypes" plus per-vector noise, after a
+    // LeakyReLU (mostly non-negative), so nearby vectors can share a lattice point.
+    let prototypes = Array2::from_shape_fn((PROTOTYPES, DIM), |_| rng.random_range(-1.0f32..6.0));
+    let latents = Array2::from_shape_fn((ROWS, DIM), |(n, j)| {
+        let x = prototypes[[n % PROTOTYPES, j]] + rng.random_range(-0.4f32..0.4);
         if x < 0.0 { 0.01 * x } else { x }
     });
     println!(
@@ -48,7 +51,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let mut exact = UniqueCodes::new(DIM);
             exact.insert_rows(q.codes.view())?;
             let mut sketch = HyperLogLog::new(14)?;
-            sketch.insert_rows(q.codes.view())?;
+            sketch.insert_rows(q.codes.view());
             let mean_abs = lattice.basis().mapv(f32::abs).mean().unwrap_or(0.0);
             println!(
                 "{step:>5} {mean_abs:>12.4} {:>12.5} {:>14} {:>12.0} {:>11.1}",

@@ -222,11 +222,18 @@ mod tests {
     #[test]
     fn fast_code_conversion_is_exact_below_its_limit() {
         let limit32 = f32::FAST_CODE_LIMIT as i32;
-        for v in (-limit32 + 1..limit32).step_by(997).chain([-limit32 + 1, -1, 0, 1, limit32 - 1]) {
+        for v in (-limit32 + 1..limit32)
+            .step_by(997)
+            .chain([-limit32 + 1, -1, 0, 1, limit32 - 1])
+        {
             assert_eq!((v as f32).to_code_fast(), v);
         }
         assert_eq!((-0.0f32).to_code_fast(), 0);
-        for v in (i32::MIN + 1..i32::MAX).step_by(1_000_003).chain([i32::MIN + 1, -1, 0, 1, i32::MAX]) {
+        for v in
+            (i32::MIN + 1..i32::MAX)
+                .step_by(1_000_003)
+                .chain([i32::MIN + 1, -1, 0, 1, i32::MAX])
+        {
             assert_eq!(f64::from(v).to_code_fast(), v);
         }
     }

@@ -40,7 +40,8 @@ fn non_finite_latents_are_named_by_row_and_column() {
 
 #[test]
 fn invalid_basis_entries_are_rejected() {
-    let cases: Vec<(Vec<f64>, fn(&Error) -> bool)> = vec![
+    type Expectation = fn(&Error) -> bool;
+    let cases: Vec<(Vec<f64>, Expectation)> = vec![
         (vec![1.0, 0.0], |e| {
             matches!(e, Error::BasisOutOfRange { index: 1, .. })
         }),
