@@ -9,9 +9,8 @@ use proptest::prelude::*;
 const STEP: f64 = 1e-6;
 
 fn assert_close(hand: f64, numeric: f64, what: &str) -> Result<(), TestCaseError> {
-    let tolerance = 1e-6 * (1.0 + hand.abs().max(numeric.abs()));
     prop_assert!(
-        (hand - numeric).abs() <= tolerance,
+        approx::relative_eq!(hand, numeric, epsilon = 1e-6, max_relative = 1e-6),
         "{what}: hand {hand} vs numeric {numeric}"
     );
     Ok(())
