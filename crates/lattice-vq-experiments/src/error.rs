@@ -1,0 +1,38 @@
+//! The one error type of the experiments crate.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Errors of dataset loading.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not a valid IDX file or does not hold what was expected.
+    #[error("{path}: {problem}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// No directory holding the dataset was found.
+    #[error("{dataset} not found: looked in {searched}")]
+    NotFound {
+        /// The dataset.
+        dataset: &'static str,
+        /// The places searched, comma-separated.
+        searched: String,
+    },
+}
+
+/// `Result` with this crate's [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

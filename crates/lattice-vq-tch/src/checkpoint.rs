@@ -1,0 +1,105 @@
+//! Safetensors checkpoints of any var store: a quantizer alone or a whole model.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use tch::{Tensor, nn};
+
+use crate::error::{Error, Result};
+
+/// Load every variable of `vs` from a safetensors file, strictly.
+///
+/// Unlike `VarStore::load`, which copies with broadcasting (a `(1,)` tensor would silently
+/// fill a `(64,)` basis), every variable must be present with exactly its shape, and the
+/// file may hold no other tensors. Values are converted to each variable's kind and device.
+/// Nothing is changed unless the whole file matches.
+///
+/// # Errors
+/// [`Error::Torch`] for an unreadable, truncated or corrupt file; [`Error::MissingTensor`],
+/// [`Error::TensorShape`] or [`Error::UnexpectedTensors`] for a file of another model.
+///
+/// # Example
+/// ```no_run
+/// use lattice_core::LatticeQuantizerConfig;
+/// use lattice_vq_tch::{load_checkpoint, save_checkpoint, LatticeQuantizer};
+/// use tch::{nn, Device};
+///
+/// let mut vs = nn::VarStore::new(Device::Cpu);
+/// let quantizer = LatticeQuantizer::new(&vs.root(), &LatticeQuantizerConfig::new(512, 64))?;
+/// save_checkpoint(&vs, "quantizer.safetensors")?;
+/// load_checkpoint(&mut vs, "quantizer.safetensors")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_checkpoint(vs: &mut nn::VarStore, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let display = path.display().to_string();
+    let mut stored: HashMap<String, Tensor> = Tensor::read_safetensors(path)?.into_iter().collect();
+    let variables = vs.variables();
+    let mut updates = Vec::with_capacity(variables.len());
+    for (name, variable) in sorted(&variables) {
+        let Some(source) = stored.remove(name) else {
+            return Err(Error::MissingTensor {
+                path: display,
+                name: name.clone(),
+            });
+        };
+        if source.size() != variable.size() {
+            return Err(Error::TensorShape {
+                path: display,
+                name: name.clone(),
+                expected: variable.size(),
+                found: source.size(),
+            });
+        }
+        updates.push((
+            variable,
+            source
+                .f_to_kind(variable.kind())?
+                .f_to_device(variable.device())?,
+        ));
+    }
+    if !stored.is_empty() {
+        let mut names: Vec<_> = stored.into_keys().collect();
+        names.sort();
+        return Err(Error::UnexpectedTensors {
+            path: display,
+            names: names.join(", "),
+        });
+    }
+    tch::no_grad(|| {
+        for (variable, source) in updates {
+            variable.shallow_clone().f_copy_(&source)?;
+        }
+        Ok(())
+    })
+}
+
+/// Save every variable of `vs` to a safetensors file, atomically: the tensors are written
+/// to a temporary file beside `path`, which then replaces `path` in one rename, so a crash
+/// never leaves a half-written checkpoint.
+///
+/// # Errors
+/// [`Error::Torch`] if writing fails, [`Error::Io`] if the rename fails.
+pub fn save_checkpoint(vs: &nn::VarStore, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let variables = vs.variables();
+    let named: Vec<(&String, &Tensor)> = sorted(&variables).collect();
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".tmp{}", std::process::id()));
+    let temporary = std::path::PathBuf::from(temporary);
+    if let Err(error) = Tensor::write_safetensors(&named, &temporary) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error.into());
+    }
+    std::fs::rename(&temporary, path).map_err(|source| {
+        let _ = std::fs::remove_file(&temporary);
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    })
+}
+
+fn sorted(variables: &HashMap<String, Tensor>) -> impl Iterator<Item = (&String, &Tensor)> {
+    variables.iter().collect::<BTreeMap<_, _>>().into_iter()
+}

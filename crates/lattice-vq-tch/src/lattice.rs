@@ -1,0 +1,212 @@
+//! The LL-VQ layer: a learnable diagonal lattice basis in an `nn::Path`.
+
+use lattice_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
+use tch::{Kind, Reduction, Tensor, nn};
+
+use crate::error::{Error, Result};
+use crate::output::{LossParts, QuantizerOutput, first_true, to_rows};
+use crate::quantizer::Quantizer;
+
+/// Learnable lattice vector quantizer (paper Section 3; semantics of the official code).
+///
+/// The basis diagonal `b` (D numbers) is the variable `embedding.weight` of shape `(1, D)`
+/// under the given path: the official checkpoints' name and shape, so weights load and save
+/// in both directions. Sparse and dense LL-VQ are configs
+/// ([`LatticeQuantizerConfig::new`] and [`LatticeQuantizerConfig::dense`]), not types.
+///
+/// `forward_t` follows lattice-core's straight-through contract (`lattice_core::loss`):
+/// `v = round(z * (1 / b))` (ties to even), `e = b * v`, output `z + sg(e - z)`,
+/// losses as means over all `N*D` elements and the size loss as a sum. It enforces the core's
+/// rules on every call, at the cost of one small reduction and one device sync: basis
+/// entries finite and within `LatticeFloat`'s magnitude bounds, latents finite, codes within
+/// `i32`.
+///
+/// # Example
+/// ```no_run
+/// use lattice_core::LatticeQuantizerConfig;
+/// use lattice_vq_tch::{LatticeQuantizer, Quantizer};
+/// use tch::{nn, Device, Kind, Tensor};
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let quantizer = LatticeQuantizer::new(&vs.root(), &LatticeQuantizerConfig::new(512, 64))?;
+/// let latents = Tensor::randn([8, 64, 14, 14], (Kind::Float, Device::Cpu));
+/// let out = quantizer.forward_t(&latents, true)?;
+/// assert_eq!(out.codes.size(), vec![8, 14, 14, 64]);
+/// out.loss.backward();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct LatticeQuantizer {
+    weight: Tensor,
+    config: LatticeQuantizerConfig,
+}
+
+/// Codes must lie in `[-2^31, 2^31)` to fit in `i32`.
+const CODE_MIN: f64 = -2_147_483_648.0;
+const CODE_MAX_EXCLUSIVE: f64 = 2_147_483_648.0;
+
+impl LatticeQuantizer {
+    /// Register the basis under `path` and initialise it `U(-r, r)` (Eq. 6) from torch's
+    /// random generator (`tch::manual_seed` makes it reproducible).
+    ///
+    /// Draws below the core's minimum basis magnitude are drawn again, so the layer never
+    /// starts with a basis the official code would divide by zero with.
+    ///
+    /// # Errors
+    /// An invalid config (`LatticeQuantizerConfig::validate`), a path whose kind is not
+    /// `Float` or `Double`, or a libtorch error.
+    pub fn new(path: &nn::Path, config: &LatticeQuantizerConfig) -> Result<Self> {
+        config.validate()?;
+        let half_width = config.init_half_width()?;
+        let dim = config.dim as i64;
+        let init = nn::Init::Uniform {
+            lo: -half_width,
+            up: half_width,
+        };
+        let weight = path.sub("embedding").f_var("weight", &[1, dim], init)?;
+        let quantizer = Self {
+            weight,
+            config: *config,
+        };
+        while quantizer.validate_basis().is_err() {
+            let mut weight = quantizer.weight.shallow_clone();
+            tch::no_grad(|| weight.f_uniform_(-half_width, half_width).map(drop))?;
+        }
+        Ok(quantizer)
+    }
+
+    /// The config the layer was built with.
+    pub fn config(&self) -> &LatticeQuantizerConfig {
+        &self.config
+    }
+
+    /// The basis diagonal `b` as a `(D,)` view of the trainable variable (a view: its
+    /// gradient is on [`LatticeQuantizer::variable`]).
+    pub fn basis(&self) -> Tensor {
+        self.weight.view([-1])
+    }
+
+    /// The trainable variable itself, `embedding.weight` of shape `(1, D)`.
+    pub fn variable(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The basis as lattice-core's [`DiagonalLattice`] (copied to the CPU), validated.
+    ///
+    /// # Errors
+    /// The core's basis errors (`NonFiniteBasis`, `BasisOutOfRange`) or a libtorch error.
+    pub fn to_core(&self) -> Result<DiagonalLattice<f64>> {
+        self.validate_basis()
+    }
+
+    /// Check the basis against the core's rules for the variable's float type.
+    fn validate_basis(&self) -> Result<DiagonalLattice<f64>> {
+        let values = Vec::<f64>::try_from(
+            self.weight
+                .f_detach()?
+                .f_to_kind(Kind::Double)?
+                .f_flatten(0, -1)?,
+        )?;
+        if self.weight.kind() == Kind::Float {
+            // f32's bounds are tighter; check them on the f32 values themselves.
+            let as_f32: Vec<f32> = values.iter().map(|&b| b as f32).collect();
+            DiagonalLattice::<f32>::from_slice(&as_f32)?;
+        }
+        Ok(DiagonalLattice::<f64>::from_slice(&values)?)
+    }
+
+    /// Magnitude bounds of the basis for the variable's float type.
+    fn basis_bounds(&self) -> (f64, f64) {
+        match self.weight.kind() {
+            Kind::Float => (
+                f64::from(f32::MIN_BASIS_MAGNITUDE),
+                f64::from(f32::MAX_BASIS_MAGNITUDE),
+            ),
+            _ => (f64::MIN_BASIS_MAGNITUDE, f64::MAX_BASIS_MAGNITUDE),
+        }
+    }
+
+    /// Integer codes `v` (as floats) of contiguous `(rows, D)` latents, with every core rule
+    /// checked by one reduction.
+    fn codes_of(&self, rows: &Tensor) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let reciprocal = self.weight.f_reciprocal()?;
+        let v = rows.f_mul(&reciprocal)?.f_round()?;
+        let basis_magnitude = self.weight.f_abs()?;
+        let extremes = [
+            v.f_min()?,
+            v.f_max()?,
+            basis_magnitude.f_min()?,
+            basis_magnitude.f_max()?,
+        ];
+        let summary = Tensor::f_stack(&extremes, 0)?.f_to_kind(Kind::Double)?;
+        let [v_min, v_max, b_min, b_max] =
+            <[f64; 4]>::try_from(Vec::<f64>::try_from(summary)?).unwrap_or([f64::NAN; 4]);
+        let (min, max) = self.basis_bounds();
+        // NaN fails every comparison (and min/max propagate it), so NaN latents and bases
+        // land in the error paths.
+        if !(b_min >= min && b_max <= max) {
+            self.validate_basis()?;
+        }
+        if !(v_min >= CODE_MIN && v_max < CODE_MAX_EXCLUSIVE) {
+            return Err(self.locate_bad_latent(rows, &v)?);
+        }
+        Ok(v)
+    }
+
+    /// The core error for the first bad latent (non-finite, or a code outside `i32`).
+    fn locate_bad_latent(&self, rows: &Tensor, v: &Tensor) -> Result<Error> {
+        let dim = self.config.dim as i64;
+        let non_finite = rows.f_isfinite()?.f_logical_not()?;
+        let overflow = v
+            .f_ge(CODE_MAX_EXCLUSIVE)?
+            .f_logical_or(&v.f_lt(CODE_MIN)?)?;
+        let bad = non_finite.f_logical_or(&overflow)?;
+        let (row, col) = first_true(&bad, dim)?.unwrap_or((0, 0));
+        let index = [row as i64, col as i64];
+        let value = rows.f_double_value(&index)?;
+        let error = if value.is_finite() {
+            let scaled = value * self.weight.f_double_value(&[0, col as i64])?.recip();
+            lattice_core::Error::CodeOverflow {
+                row,
+                col,
+                value: scaled,
+            }
+        } else {
+            lattice_core::Error::NonFiniteLatent { row, col, value }
+        };
+        Ok(error.into())
+    }
+}
+
+impl Quantizer for LatticeQuantizer {
+    fn dim(&self) -> i64 {
+        self.config.dim as i64
+    }
+
+    fn forward_t(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
+        let dim = self.dim();
+        let (rows, layout) = to_rows(latents, dim)?;
+        let v = self.codes_of(&rows)?;
+        // e = b * v with v held constant: the basis learns through dq/db = v only.
+        let points = v.f_mul(&self.weight)?;
+        let detached_rows = rows.f_detach()?;
+        let embedding = points.f_mse_loss(&detached_rows, Reduction::Mean)?;
+        let commitment = points.f_detach()?.f_mse_loss(&rows, Reduction::Mean)?;
+        let size = self.weight.f_abs()?.f_sum(self.weight.kind())?.f_neg()?;
+        let loss = embedding
+            .f_add(&commitment.f_mul_scalar(self.config.commitment_cost)?)?
+            .f_add(&size.f_mul_scalar(self.config.sparsity_cost)?)?;
+        let straight_through = rows.f_add(&points.f_sub(&rows)?.f_detach()?)?;
+        Ok(QuantizerOutput {
+            quantized: layout.restore(&straight_through, dim)?,
+            codes: layout.codes(&v.f_to_kind(Kind::Int)?)?,
+            loss,
+            parts: LossParts {
+                embedding,
+                commitment,
+                size,
+            },
+        })
+    }
+}

@@ -1,0 +1,42 @@
+//! LL-VQ, VQ and VQ-EMA layers and the paper's VQ-VAE on [tch](https://docs.rs/tch)
+//! (libtorch 2.11), for training on CPU or CUDA.
+//!
+//! The math is lattice-core's (configs, basis rules, losses with the official reductions,
+//! the straight-through contract); this crate holds it in libtorch tensors so that autograd
+//! and the device do the rest. Layers take an `nn::Path`, like tch's own, and `forward_t`
+//! returns a named [`QuantizerOutput`].
+//!
+//! # Example
+//! ```no_run
+//! use lattice_core::LatticeQuantizerConfig;
+//! use lattice_vq_tch::{LatticeQuantizer, Quantizer};
+//! use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+//!
+//! let vs = nn::VarStore::new(Device::cuda_if_available());
+//! let quantizer = LatticeQuantizer::new(&vs.root(), &LatticeQuantizerConfig::new(512, 64))?;
+//! let mut adam = nn::Adam::default().build(&vs, 1e-3)?;
+//! let latents = Tensor::randn([64, 64, 14, 14], (Kind::Float, vs.device()));
+//! let out = quantizer.forward_t(&latents, true)?;
+//! adam.backward_step(&out.loss);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+mod checkpoint;
+mod error;
+mod lattice;
+mod output;
+mod quantizer;
+mod vq;
+mod vq_ema;
+mod vqvae;
+
+pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use error::{Error, Result};
+pub use lattice::LatticeQuantizer;
+pub use output::{LossParts, QuantizerOutput};
+pub use quantizer::Quantizer;
+pub use vq::VectorQuantizer;
+pub use vq_ema::VectorQuantizerEma;
+pub use vqvae::{QuantizerConfig, VqVae, VqVaeConfig, VqVaeOutput};

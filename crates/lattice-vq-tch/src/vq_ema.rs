@@ -1,0 +1,149 @@
+//! The VQ-VAE baseline whose codebook follows exponential moving averages.
+
+use lattice_core::VectorQuantizerEmaConfig;
+use tch::{Kind, Reduction, Tensor, nn};
+
+use crate::error::Result;
+use crate::output::{LossParts, QuantizerOutput, to_rows, zero_like_scalar};
+use crate::quantizer::Quantizer;
+use crate::vq::nearest_codewords;
+
+/// VQ-VAE with an EMA codebook (Van den Oord et al. 2017, appendix), as the official code
+/// computes it.
+///
+/// State, all non-trainable variables under the path (the official checkpoint names):
+/// `embedding.weight` `(K, D)` and `ema_w` `(K, D)`, both initialised `N(0, 1)`, and
+/// `ema_cluster_size` `(K,)`, zeros. Each row is quantized with the codebook as it is before
+/// the update. In training mode the state then moves, with `c` the per-codeword counts and
+/// `s` the per-codeword sums of the batch:
+///
+/// `cs = decay cs + (1 - decay) c;  n = sum(cs);  cs = (cs + eps) / (n + K eps) n;`
+/// `ema_w = decay ema_w + (1 - decay) s;  E = ema_w / cs`.
+///
+/// In eval mode nothing changes. Loss: `commitment_cost * mean((sg e - z)^2)` only.
+///
+/// # Example
+/// ```no_run
+/// use lattice_core::VectorQuantizerEmaConfig;
+/// use lattice_vq_tch::{Quantizer, VectorQuantizerEma};
+/// use tch::{nn, Device, Kind, Tensor};
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let vq = VectorQuantizerEma::new(&vs.root(), &VectorQuantizerEmaConfig::new(512, 64))?;
+/// let before = vq.codebook().copy();
+/// vq.forward_t(&Tensor::randn([4, 64, 7, 7], (Kind::Float, Device::Cpu)), false)?;
+/// assert!(vq.codebook().equal(&before)); // eval mode: no update
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct VectorQuantizerEma {
+    codebook: Tensor,
+    ema_w: Tensor,
+    cluster_size: Tensor,
+    config: VectorQuantizerEmaConfig,
+}
+
+impl VectorQuantizerEma {
+    /// Register the codebook and its EMA state under `path`.
+    ///
+    /// # Errors
+    /// An invalid config or a libtorch error.
+    pub fn new(path: &nn::Path, config: &VectorQuantizerEmaConfig) -> Result<Self> {
+        config.validate()?;
+        let shape = [config.codebook_size as i64, config.dim as i64];
+        let options = (path.kind(), path.device());
+        let codebook = path
+            .sub("embedding")
+            .add("weight", Tensor::f_randn(shape, options)?, false);
+        let ema_w = path.add("ema_w", Tensor::f_randn(shape, options)?, false);
+        let cluster_size = path.add(
+            "ema_cluster_size",
+            Tensor::f_zeros([shape[0]], options)?,
+            false,
+        );
+        Ok(Self {
+            codebook,
+            ema_w,
+            cluster_size,
+            config: *config,
+        })
+    }
+
+    /// The codebook `(K, D)`.
+    pub fn codebook(&self) -> &Tensor {
+        &self.codebook
+    }
+
+    /// The EMA of per-codeword sums `(K, D)`.
+    pub fn ema_w(&self) -> &Tensor {
+        &self.ema_w
+    }
+
+    /// The smoothed EMA of per-codeword counts `(K,)`.
+    pub fn cluster_size(&self) -> &Tensor {
+        &self.cluster_size
+    }
+
+    /// One EMA step with the batch's assignments.
+    fn update(&self, rows: &Tensor, indices: &Tensor) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        let (decay, epsilon) = (self.config.decay, self.config.epsilon);
+        let codebook_size = self.config.codebook_size as f64;
+        let options = (rows.kind(), rows.device());
+        // index_add rather than the official one-hot matmul: the same sums without an
+        // (N, K) matrix (4 GiB for an FFHQ batch).
+        let counts = Tensor::f_zeros([self.config.codebook_size as i64], options)?.f_index_add(
+            0,
+            indices,
+            &Tensor::f_ones([rows.size()[0]], options)?,
+        )?;
+        let sums = self.ema_w.f_zeros_like()?.f_index_add(0, indices, rows)?;
+        let cluster_size = self
+            .cluster_size
+            .f_mul_scalar(decay)?
+            .f_add(&counts.f_mul_scalar(1.0 - decay)?)?;
+        let total = cluster_size.f_sum(cluster_size.kind())?;
+        let smoothed = cluster_size
+            .f_add_scalar(epsilon)?
+            .f_div(&total.f_add_scalar(codebook_size * epsilon)?)?
+            .f_mul(&total)?;
+        let ema_w = self
+            .ema_w
+            .f_mul_scalar(decay)?
+            .f_add(&sums.f_mul_scalar(1.0 - decay)?)?;
+        let codebook = ema_w.f_div(&smoothed.f_unsqueeze(1)?)?;
+        self.cluster_size.shallow_clone().f_copy_(&smoothed)?;
+        self.ema_w.shallow_clone().f_copy_(&ema_w)?;
+        self.codebook.shallow_clone().f_copy_(&codebook)?;
+        Ok(())
+    }
+}
+
+impl Quantizer for VectorQuantizerEma {
+    fn dim(&self) -> i64 {
+        self.config.dim as i64
+    }
+
+    fn forward_t(&self, latents: &Tensor, train: bool) -> Result<QuantizerOutput> {
+        let dim = self.dim();
+        let (rows, layout) = to_rows(latents, dim)?;
+        let indices = nearest_codewords(&rows, &self.codebook)?;
+        let points = self.codebook.f_index_select(0, &indices)?.f_detach()?;
+        if train {
+            self.update(&rows.f_detach()?, &indices)?;
+        }
+        let commitment = points.f_mse_loss(&rows, Reduction::Mean)?;
+        let loss = commitment.f_mul_scalar(self.config.commitment_cost)?;
+        let straight_through = rows.f_add(&points.f_sub(&rows)?.f_detach()?)?;
+        Ok(QuantizerOutput {
+            quantized: layout.restore(&straight_through, dim)?,
+            codes: layout.codes(&indices.f_to_kind(Kind::Int64)?)?,
+            loss,
+            parts: LossParts {
+                embedding: zero_like_scalar(&rows)?,
+                commitment,
+                size: zero_like_scalar(&rows)?,
+            },
+        })
+    }
+}

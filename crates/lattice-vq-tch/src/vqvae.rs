@@ -1,0 +1,460 @@
+//! The paper's reference VQ-VAE (encoder, any quantizer, decoder), with the official names.
+
+use lattice_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+use tch::{Reduction, Tensor, nn};
+
+use crate::error::{Error, Result};
+use crate::lattice::LatticeQuantizer;
+use crate::output::QuantizerOutput;
+use crate::quantizer::Quantizer;
+use crate::vq::VectorQuantizer;
+use crate::vq_ema::VectorQuantizerEma;
+
+/// Encoder/decoder shape of one of the paper's datasets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VqVaeConfig {
+    /// Image channels (1 for Fashion-MNIST, 3 for CelebA and FFHQ).
+    pub image_channels: i64,
+    /// Channels of each stride-2 stage; the latent grid is the image size / 2^len.
+    pub hidden_dims: Vec<i64>,
+    /// D: channels of the latents, the quantizer's dimension.
+    pub embedding_dim: i64,
+}
+
+impl VqVaeConfig {
+    /// Fashion-MNIST: 28x28x1 images, hidden dims `[64]`, 14x14 latents of D = 64.
+    pub fn fashion_mnist() -> Self {
+        Self {
+            image_channels: 1,
+            hidden_dims: vec![64],
+            embedding_dim: 64,
+        }
+    }
+
+    /// CelebA: 148x148x3 crops, hidden dims `[64]`, 74x74 latents of D = 64.
+    pub fn celeba() -> Self {
+        Self {
+            image_channels: 3,
+            hidden_dims: vec![64],
+            embedding_dim: 64,
+        }
+    }
+
+    /// FFHQ-1024: 1024x1024x3 images, hidden dims `[16, 32]`, 256x256 latents of D = 64.
+    pub fn ffhq1024() -> Self {
+        Self {
+            image_channels: 3,
+            hidden_dims: vec![16, 32],
+            embedding_dim: 64,
+        }
+    }
+
+    /// The config of a dataset by the official checkpoints' prefix: `fashion-mnist`,
+    /// `celeba` or `ffhq1024`.
+    pub fn for_dataset(name: &str) -> Option<Self> {
+        match name {
+            "fashion-mnist" => Some(Self::fashion_mnist()),
+            "celeba" => Some(Self::celeba()),
+            "ffhq1024" => Some(Self::ffhq1024()),
+            _ => None,
+        }
+    }
+}
+
+/// Which quantizer a [`VqVae`] uses, with its config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QuantizerConfig {
+    /// LL-VQ (sparse or dense).
+    Lattice(LatticeQuantizerConfig),
+    /// The VQ-VAE codebook.
+    Vq(VectorQuantizerConfig),
+    /// The EMA codebook.
+    VqEma(VectorQuantizerEmaConfig),
+}
+
+impl QuantizerConfig {
+    /// The paper's four quantizers for D-dimensional latents by the official checkpoints'
+    /// suffix: `sparse_lattice`, `dense_lattice`, `vq`, `vq-ema` (K = 512).
+    pub fn by_name(name: &str, dim: usize) -> Option<Self> {
+        match name {
+            "sparse_lattice" | "lattice" => {
+                Some(Self::Lattice(LatticeQuantizerConfig::new(512, dim)))
+            }
+            "dense_lattice" | "dense-lattice" => {
+                Some(Self::Lattice(LatticeQuantizerConfig::dense(512, dim)))
+            }
+            "vq" => Some(Self::Vq(VectorQuantizerConfig::new(512, dim))),
+            "vq-ema" | "vq_ema" => Some(Self::VqEma(VectorQuantizerEmaConfig::new(512, dim))),
+            _ => None,
+        }
+    }
+
+    fn dim(&self) -> usize {
+        match self {
+            Self::Lattice(c) => c.dim,
+            Self::Vq(c) => c.dim,
+            Self::VqEma(c) => c.dim,
+        }
+    }
+}
+
+/// A convolution (or transposed convolution) with PyTorch's default initialisation and a
+/// fallible forward.
+#[derive(Debug)]
+struct Conv {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: i64,
+    padding: i64,
+    transposed: bool,
+}
+
+impl Conv {
+    fn new(
+        path: nn::Path,
+        input: i64,
+        output: i64,
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+        bias: bool,
+        transposed: bool,
+    ) -> Result<Self> {
+        // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, where
+        // fan_in counts the weight's dimension 1 (the output channels for a transposed conv).
+        let shape = if transposed {
+            [input, output, kernel, kernel]
+        } else {
+            [output, input, kernel, kernel]
+        };
+        let bound = 1.0 / ((shape[1] * kernel * kernel) as f64).sqrt();
+        let init = nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let weight = path.f_var("weight", &shape, init)?;
+        let bias = if bias {
+            Some(path.f_var("bias", &[output], init)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            weight,
+            bias,
+            stride,
+            padding,
+            transposed,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (stride, padding) = ([self.stride; 2], [self.padding; 2]);
+        Ok(if self.transposed {
+            x.f_conv_transpose2d(
+                &self.weight,
+                self.bias.as_ref(),
+                stride,
+                padding,
+                [0, 0],
+                1,
+                [1, 1],
+            )?
+        } else {
+            x.f_conv2d(&self.weight, self.bias.as_ref(), stride, padding, [1, 1], 1)?
+        })
+    }
+}
+
+/// `x + Conv1x1(ReLU(Conv3x3(x)))`, both without bias (the official residual layer).
+#[derive(Debug)]
+struct Residual {
+    conv3: Conv,
+    conv1: Conv,
+}
+
+impl Residual {
+    fn new(path: nn::Path, channels: i64) -> Result<Self> {
+        let block = path.sub("resblock");
+        Ok(Self {
+            conv3: Conv::new(block.sub("0"), channels, channels, 3, 1, 1, false, false)?,
+            conv1: Conv::new(block.sub("2"), channels, channels, 1, 1, 0, false, false)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.f_add(&self.conv1.forward(&self.conv3.forward(x)?.f_relu()?)?)?)
+    }
+}
+
+/// One stage of the encoder or decoder.
+#[derive(Debug)]
+enum Stage {
+    /// A convolution followed by LeakyReLU (slope 0.01).
+    ConvLeaky(Conv),
+    Residual(Residual),
+    Leaky,
+}
+
+impl Stage {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Stage::ConvLeaky(conv) => Ok(conv.forward(x)?.f_leaky_relu()?),
+            Stage::Residual(residual) => residual.forward(x),
+            Stage::Leaky => Ok(x.f_leaky_relu()?),
+        }
+    }
+}
+
+fn run(stages: &[Stage], x: &Tensor) -> Result<Tensor> {
+    stages
+        .iter()
+        .try_fold(x.shallow_clone(), |x, stage| stage.forward(&x))
+}
+
+/// The output of [`VqVae::forward_t`].
+#[derive(Debug)]
+pub struct VqVaeOutput {
+    /// The decoded images, same shape as the input.
+    pub reconstruction: Tensor,
+    /// The quantizer's output (codes, losses) for the encoded latents.
+    pub quantizer: QuantizerOutput,
+}
+
+impl VqVaeOutput {
+    /// Training loss: per-pixel `mean((x_hat - x)^2)` plus the quantizer loss.
+    ///
+    /// # Errors
+    /// A libtorch error (for example `images` of another shape).
+    pub fn loss(&self, images: &Tensor) -> Result<Tensor> {
+        Ok(self
+            .reconstruction_error(images)?
+            .f_add(&self.quantizer.loss)?)
+    }
+
+    /// Per-pixel reconstruction MSE, the paper's "reconstruction error".
+    ///
+    /// # Errors
+    /// A libtorch error (for example `images` of another shape).
+    pub fn reconstruction_error(&self, images: &Tensor) -> Result<Tensor> {
+        Ok(self.reconstruction.f_mse_loss(images, Reduction::Mean)?)
+    }
+}
+
+/// The paper's VQ-VAE with any of the three quantizers (paper-notes "Model").
+///
+/// Variables are named as in the official checkpoints (`_encoder.0.0.weight`, ...,
+/// `_quantizer.embedding.weight`, ...), so [`load_checkpoint`](crate::load_checkpoint) loads
+/// them unchanged and our checkpoints load into the official PyTorch code.
+///
+/// # Example
+/// ```no_run
+/// use lattice_vq_tch::{load_checkpoint, QuantizerConfig, VqVae, VqVaeConfig};
+/// use tch::{nn, Device, Kind, Tensor};
+///
+/// let mut vs = nn::VarStore::new(Device::Cpu);
+/// let quantizer = QuantizerConfig::by_name("sparse_lattice", 64).unwrap();
+/// let model = VqVae::new(&vs.root(), &VqVaeConfig::fashion_mnist(), &quantizer)?;
+/// load_checkpoint(&mut vs, "fashion-mnist_sparse_lattice.safetensors")?;
+/// let images = Tensor::zeros([8, 1, 28, 28], (Kind::Float, Device::Cpu));
+/// let out = model.forward_t(&images, false)?;
+/// println!("mse {}", out.reconstruction_error(&images)?.double_value(&[]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct VqVae {
+    encoder: Vec<Stage>,
+    quantizer: Box<dyn Quantizer>,
+    decoder: Vec<Stage>,
+    config: VqVaeConfig,
+}
+
+impl VqVae {
+    /// Build the model under `path` with PyTorch's default initialisation.
+    ///
+    /// # Errors
+    /// An invalid quantizer config, a quantizer dimension other than `embedding_dim`, empty
+    /// `hidden_dims`, or a libtorch error.
+    pub fn new(path: &nn::Path, config: &VqVaeConfig, quantizer: &QuantizerConfig) -> Result<Self> {
+        let Some(&first_hidden) = config.hidden_dims.first() else {
+            return Err(lattice_core::Error::InvalidConfig {
+                field: "hidden_dims",
+                value: "[]".into(),
+                requirement: "must name at least one stage",
+            }
+            .into());
+        };
+        if quantizer.dim() as i64 != config.embedding_dim {
+            return Err(lattice_core::Error::InvalidConfig {
+                field: "quantizer dim",
+                value: quantizer.dim().to_string(),
+                requirement: "must equal the model's embedding_dim",
+            }
+            .into());
+        }
+        let hidden = &config.hidden_dims;
+        let last_hidden = hidden[hidden.len() - 1];
+        let (d, levels) = (config.embedding_dim, hidden.len());
+
+        let encoder_path = path.sub("_encoder");
+        let mut encoder = Vec::new();
+        let mut input = config.image_channels;
+        for (i, &h) in hidden.iter().enumerate() {
+            encoder.push(Stage::ConvLeaky(Conv::new(
+                encoder_path.sub(i).sub("0"),
+                input,
+                h,
+                4,
+                2,
+                1,
+                true,
+                false,
+            )?));
+            input = h;
+        }
+        encoder.push(Stage::ConvLeaky(Conv::new(
+            encoder_path.sub(levels).sub("0"),
+            last_hidden,
+            last_hidden,
+            3,
+            1,
+            1,
+            true,
+            false,
+        )?));
+        encoder.push(Stage::Residual(Residual::new(
+            encoder_path.sub(levels + 1),
+            last_hidden,
+        )?));
+        encoder.push(Stage::Residual(Residual::new(
+            encoder_path.sub(levels + 2),
+            last_hidden,
+        )?));
+        encoder.push(Stage::Leaky);
+        encoder.push(Stage::ConvLeaky(Conv::new(
+            encoder_path.sub(levels + 4).sub("0"),
+            last_hidden,
+            d,
+            1,
+            1,
+            0,
+            true,
+            false,
+        )?));
+
+        let quantizer_path = path.sub("_quantizer");
+        let quantizer: Box<dyn Quantizer> = match quantizer {
+            QuantizerConfig::Lattice(c) => Box::new(LatticeQuantizer::new(&quantizer_path, c)?),
+            QuantizerConfig::Vq(c) => Box::new(VectorQuantizer::new(&quantizer_path, c)?),
+            QuantizerConfig::VqEma(c) => Box::new(VectorQuantizerEma::new(&quantizer_path, c)?),
+        };
+
+        let decoder_path = path.sub("_decoder");
+        let mut decoder = vec![
+            Stage::ConvLeaky(Conv::new(
+                decoder_path.sub(0).sub("0"),
+                d,
+                last_hidden,
+                3,
+                1,
+                1,
+                true,
+                false,
+            )?),
+            Stage::Residual(Residual::new(decoder_path.sub(1), last_hidden)?),
+            Stage::Residual(Residual::new(decoder_path.sub(2), last_hidden)?),
+            Stage::Leaky,
+        ];
+        let reversed: Vec<i64> = hidden.iter().rev().copied().collect();
+        let mut index = 4;
+        for pair in reversed.windows(2) {
+            decoder.push(Stage::ConvLeaky(Conv::new(
+                decoder_path.sub(index).sub("0"),
+                pair[0],
+                pair[1],
+                4,
+                2,
+                1,
+                true,
+                true,
+            )?));
+            index += 1;
+        }
+        decoder.push(Stage::ConvLeaky(Conv::new(
+            decoder_path.sub(index).sub("0"),
+            first_hidden,
+            config.image_channels,
+            4,
+            2,
+            1,
+            true,
+            true,
+        )?));
+        Ok(Self {
+            encoder,
+            quantizer,
+            decoder,
+            config: config.clone(),
+        })
+    }
+
+    /// The model's config.
+    pub fn config(&self) -> &VqVaeConfig {
+        &self.config
+    }
+
+    /// The quantizer layer.
+    pub fn quantizer(&self) -> &dyn Quantizer {
+        self.quantizer.as_ref()
+    }
+
+    /// Encoder output: latents `(N, D, H / 2^levels, W / 2^levels)`.
+    ///
+    /// # Errors
+    /// Images that are not `(N, image_channels, H, W)` with `H` and `W` divisible by
+    /// `2^levels`, or a libtorch error.
+    pub fn encode(&self, images: &Tensor) -> Result<Tensor> {
+        self.check_images(images)?;
+        run(&self.encoder, images)
+    }
+
+    /// Decoder output for (quantized) latents.
+    ///
+    /// # Errors
+    /// A libtorch error (latents of the wrong shape).
+    pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
+        run(&self.decoder, latents)
+    }
+
+    /// Encode, quantize (training mode updates a VQ-EMA codebook), decode.
+    ///
+    /// # Errors
+    /// As [`VqVae::encode`] and [`Quantizer::forward_t`].
+    pub fn forward_t(&self, images: &Tensor, train: bool) -> Result<VqVaeOutput> {
+        let latents = self.encode(images)?;
+        let quantizer = self.quantizer.forward_t(&latents, train)?;
+        let reconstruction = self.decode(&quantizer.quantized)?;
+        Ok(VqVaeOutput {
+            reconstruction,
+            quantizer,
+        })
+    }
+
+    fn check_images(&self, images: &Tensor) -> Result<()> {
+        let size = images.size();
+        let factor = 1i64 << self.config.hidden_dims.len();
+        let valid = matches!(size.as_slice(), &[n, c, h, w]
+            if n > 0 && c == self.config.image_channels && h > 0 && w > 0 && h % factor == 0 && w % factor == 0);
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::InputShape {
+                what: "images",
+                found: size,
+                requirement: format!(
+                    "must be (N >= 1, {}, H, W) with H and W positive multiples of {factor}",
+                    self.config.image_channels
+                ),
+            })
+        }
+    }
+}
