@@ -5,8 +5,9 @@
 //!
 //! - [`core`] (crate `lattice-core`): the framework-free math, always available. Its items
 //!   are also re-exported at the root of this crate.
-//! - `tch` and `candle` layers: planned behind the features of the same names
-//!   (crates `lattice-vq-tch` and `lattice-vq-candle`).
+//! - `tch` (feature `tch`, crate `lattice-vq-tch`): LL-VQ, VQ and VQ-EMA layers and the
+//!   paper's VQ-VAE on libtorch 2.11.
+//! - `candle` layers: planned behind the feature of the same name (crate `lattice-vq-candle`).
 //!
 //! # Example
 //! ```
@@ -23,11 +24,16 @@
 //!
 //! # Features
 //! - `parallel`: rayon parallelism for large batches in `lattice-core`.
+//! - `tch`: the tch layers as the module `tch` (links libtorch).
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
 pub use lattice_core as core;
 pub use lattice_core::*;
+
+/// The tch (libtorch) layers and reference model: crate `lattice-vq-tch`.
+#[cfg(feature = "tch")]
+pub use lattice_vq_tch as tch;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

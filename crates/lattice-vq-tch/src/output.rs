@@ -56,15 +56,15 @@ pub(crate) fn to_rows(latents: &Tensor, dim: i64) -> Result<(Tensor, Layout)> {
             requirement: format!("must be Float or Double, not {:?}", latents.kind()),
         });
     }
-    let (rows, layout) = match size.as_slice() {
-        &[n, d, h, w] if d == dim => {
+    let (rows, layout) = match *size.as_slice() {
+        [n, d, h, w] if d == dim => {
             let rows = latents
                 .f_permute([0, 2, 3, 1])?
                 .f_contiguous()?
                 .f_view([-1, dim])?;
             (rows, Layout::Nchw { n, h, w })
         }
-        &[_, d] if d == dim => (latents.f_contiguous()?, Layout::Rows),
+        [_, d] if d == dim => (latents.f_contiguous()?, Layout::Rows),
         _ => {
             return Err(Error::InputShape {
                 what: "latents",

@@ -109,17 +109,47 @@ struct Conv {
     transposed: bool,
 }
 
+/// Shape of a convolution: channels in and out, square kernel, stride, padding.
+#[derive(Debug, Clone, Copy)]
+struct ConvShape {
+    input: i64,
+    output: i64,
+    kernel: i64,
+    stride: i64,
+    padding: i64,
+}
+
+/// Stride-2 4x4 convolutions halve (or, transposed, double) the grid.
+const fn down_up(input: i64, output: i64) -> ConvShape {
+    ConvShape {
+        input,
+        output,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+    }
+}
+
+/// "Same" convolutions: 3x3 with padding 1 or 1x1 with padding 0.
+const fn same(input: i64, output: i64, kernel: i64) -> ConvShape {
+    ConvShape {
+        input,
+        output,
+        kernel,
+        stride: 1,
+        padding: kernel / 2,
+    }
+}
+
 impl Conv {
-    fn new(
-        path: nn::Path,
-        input: i64,
-        output: i64,
-        kernel: i64,
-        stride: i64,
-        padding: i64,
-        bias: bool,
-        transposed: bool,
-    ) -> Result<Self> {
+    fn new(path: nn::Path, shape: ConvShape, bias: bool, transposed: bool) -> Result<Self> {
+        let ConvShape {
+            input,
+            output,
+            kernel,
+            stride,
+            padding,
+        } = shape;
         // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, where
         // fan_in counts the weight's dimension 1 (the output channels for a transposed conv).
         let shape = if transposed {
@@ -176,8 +206,8 @@ impl Residual {
     fn new(path: nn::Path, channels: i64) -> Result<Self> {
         let block = path.sub("resblock");
         Ok(Self {
-            conv3: Conv::new(block.sub("0"), channels, channels, 3, 1, 1, false, false)?,
-            conv1: Conv::new(block.sub("2"), channels, channels, 1, 1, 0, false, false)?,
+            conv3: Conv::new(block.sub("0"), same(channels, channels, 3), false, false)?,
+            conv1: Conv::new(block.sub("2"), same(channels, channels, 1), false, false)?,
         })
     }
 
@@ -301,11 +331,7 @@ impl VqVae {
         for (i, &h) in hidden.iter().enumerate() {
             encoder.push(Stage::ConvLeaky(Conv::new(
                 encoder_path.sub(i).sub("0"),
-                input,
-                h,
-                4,
-                2,
-                1,
+                down_up(input, h),
                 true,
                 false,
             )?));
@@ -313,11 +339,7 @@ impl VqVae {
         }
         encoder.push(Stage::ConvLeaky(Conv::new(
             encoder_path.sub(levels).sub("0"),
-            last_hidden,
-            last_hidden,
-            3,
-            1,
-            1,
+            same(last_hidden, last_hidden, 3),
             true,
             false,
         )?));
@@ -332,11 +354,7 @@ impl VqVae {
         encoder.push(Stage::Leaky);
         encoder.push(Stage::ConvLeaky(Conv::new(
             encoder_path.sub(levels + 4).sub("0"),
-            last_hidden,
-            d,
-            1,
-            1,
-            0,
+            same(last_hidden, d, 1),
             true,
             false,
         )?));
@@ -352,11 +370,7 @@ impl VqVae {
         let mut decoder = vec![
             Stage::ConvLeaky(Conv::new(
                 decoder_path.sub(0).sub("0"),
-                d,
-                last_hidden,
-                3,
-                1,
-                1,
+                same(d, last_hidden, 3),
                 true,
                 false,
             )?),
@@ -369,11 +383,7 @@ impl VqVae {
         for pair in reversed.windows(2) {
             decoder.push(Stage::ConvLeaky(Conv::new(
                 decoder_path.sub(index).sub("0"),
-                pair[0],
-                pair[1],
-                4,
-                2,
-                1,
+                down_up(pair[0], pair[1]),
                 true,
                 true,
             )?));
@@ -381,11 +391,7 @@ impl VqVae {
         }
         decoder.push(Stage::ConvLeaky(Conv::new(
             decoder_path.sub(index).sub("0"),
-            first_hidden,
-            config.image_channels,
-            4,
-            2,
-            1,
+            down_up(first_hidden, config.image_channels),
             true,
             true,
         )?));

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""The paper's VQ-VAE in plain PyTorch, written from paper-notes.md: the baseline that the
+tch (and candle) training-step benchmarks are measured against.
+
+It runs as a server so that a benchmark can interleave its own timed runs with ours: each
+line on stdin, `QUANTIZER STEPS`, answers one line on stdout with the mean seconds per
+training step (forward, backward, Adam) over STEPS steps of the Fashion-MNIST model, batch 64.
+The first line it prints is `ready`. Flags: --threads N (torch.set_num_threads), --batch B,
+--seed S, --device cpu|cuda, --dataset fashion-mnist|ffhq1024 (image size and hidden dims).
+
+QUANTIZER is one of: lattice, dense-lattice, vq, vq-ema.
+"""
+import argparse
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Residual(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.resblock = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 1, padding=0, bias=False),
+        )
+
+    def forward(self, x):
+        return x + self.resblock(x)
+
+
+def conv_leaky(conv):
+    return nn.Sequential(conv, nn.LeakyReLU())
+
+
+class LatticeQuantizer(nn.Module):
+    def __init__(self, dim, codebook_size, sparsity_cost, init_bound, commitment_cost=0.25):
+        super().__init__()
+        self.embedding = nn.Embedding(1, dim)
+        self.embedding.weight.data.uniform_(-init_bound, init_bound)
+        self.sparsity_cost = sparsity_cost
+        self.commitment_cost = commitment_cost
+
+    def forward(self, inputs):
+        inputs = inputs.permute(0, 2, 3, 1).contiguous()
+        flat = inputs.view(-1, inputs.shape[-1])
+        w = self.embedding.weight
+        quantized = (w * torch.round(flat * (1 / w))).view(inputs.shape)
+        q_latent = F.mse_loss(quantized, inputs.detach())
+        e_latent = F.mse_loss(quantized.detach(), inputs)
+        size = -torch.sum(torch.abs(w))
+        loss = q_latent + self.commitment_cost * e_latent + self.sparsity_cost * size
+        quantized = inputs + (quantized - inputs).detach()
+        return loss, quantized.permute(0, 3, 1, 2).contiguous()
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, dim, codebook_size, commitment_cost=0.25):
+        super().__init__()
+        self.embedding = nn.Embedding(codebook_size, dim)
+        self.embedding.weight.data.uniform_(-1 / codebook_size, 1 / codebook_size)
+        self.commitment_cost = commitment_cost
+        self.codebook_size = codebook_size
+
+    def forward(self, inputs):
+        inputs = inputs.permute(0, 2, 3, 1).contiguous()
+        flat = inputs.view(-1, inputs.shape[-1])
+        e = self.embedding.weight
+        distances = torch.sum(flat ** 2, dim=1, keepdim=True) + torch.sum(e ** 2, dim=1) - 2 * torch.matmul(flat, e.t())
+        indices = torch.argmin(distances, dim=1).unsqueeze(1)
+        encodings = torch.zeros(indices.shape[0], self.codebook_size, device=inputs.device)
+        encodings.scatter_(1, indices, 1)
+        quantized = torch.matmul(encodings, e).view(inputs.shape)
+        q_latent = F.mse_loss(quantized, inputs.detach())
+        e_latent = F.mse_loss(quantized.detach(), inputs)
+        loss = q_latent + self.commitment_cost * e_latent
+        quantized = inputs + (quantized - inputs).detach()
+        return loss, quantized.permute(0, 3, 1, 2).contiguous()
+
+
+class VectorQuantizerEma(nn.Module):
+    def __init__(self, dim, codebook_size, commitment_cost=0.25, decay=0.99, epsilon=1e-5):
+        super().__init__()
+        self.embedding = nn.Embedding(codebook_size, dim)
+        self.embedding.weight.data.normal_()
+        self.register_buffer("ema_cluster_size", torch.zeros(codebook_size))
+        self.ema_w = nn.Parameter(torch.Tensor(codebook_size, dim))
+        self.ema_w.data.normal_()
+        self.codebook_size, self.commitment_cost = codebook_size, commitment_cost
+        self.decay, self.epsilon = decay, epsilon
+
+    def forward(self, inputs):
+        inputs = inputs.permute(0, 2, 3, 1).contiguous()
+        flat = inputs.view(-1, inputs.shape[-1])
+        e = self.embedding.weight
+        distances = torch.sum(flat ** 2, dim=1, keepdim=True) + torch.sum(e ** 2, dim=1) - 2 * torch.matmul(flat, e.t())
+        indices = torch.argmin(distances, dim=1).unsqueeze(1)
+        encodings = torch.zeros(indices.shape[0], self.codebook_size, device=inputs.device)
+        encodings.scatter_(1, indices, 1)
+        quantized = torch.matmul(encodings, e).view(inputs.shape)
+        if self.training:
+            self.ema_cluster_size = self.ema_cluster_size * self.decay + (1 - self.decay) * torch.sum(encodings, 0)
+            n = torch.sum(self.ema_cluster_size.data)
+            self.ema_cluster_size = (self.ema_cluster_size + self.epsilon) / (n + self.codebook_size * self.epsilon) * n
+            dw = torch.matmul(encodings.t(), flat)
+            self.ema_w = nn.Parameter(self.ema_w * self.decay + (1 - self.decay) * dw)
+            self.embedding.weight = nn.Parameter(self.ema_w / self.ema_cluster_size.unsqueeze(1))
+        e_latent = F.mse_loss(quantized.detach(), inputs)
+        loss = self.commitment_cost * e_latent
+        quantized = inputs + (quantized - inputs).detach()
+        return loss, quantized.permute(0, 3, 1, 2).contiguous()
+
+
+class VqVae(nn.Module):
+    def __init__(self, quantizer, image_channels, hidden_dims, dim=64):
+        super().__init__()
+        layers, channels = [], image_channels
+        for h in hidden_dims:
+            layers.append(conv_leaky(nn.Conv2d(channels, h, 4, stride=2, padding=1)))
+            channels = h
+        layers += [
+            conv_leaky(nn.Conv2d(channels, channels, 3, padding=1)),
+            Residual(channels),
+            Residual(channels),
+            nn.LeakyReLU(),
+            conv_leaky(nn.Conv2d(channels, dim, 1)),
+        ]
+        self._encoder = nn.Sequential(*layers)
+        self._quantizer = quantizer
+        reversed_dims = list(reversed(hidden_dims))
+        layers = [
+            conv_leaky(nn.Conv2d(dim, reversed_dims[0], 3, padding=1)),
+            Residual(reversed_dims[0]),
+            Residual(reversed_dims[0]),
+            nn.LeakyReLU(),
+        ]
+        for a, b in zip(reversed_dims, reversed_dims[1:]):
+            layers.append(conv_leaky(nn.ConvTranspose2d(a, b, 4, stride=2, padding=1)))
+        layers.append(conv_leaky(nn.ConvTranspose2d(reversed_dims[-1], image_channels, 4, stride=2, padding=1)))
+        self._decoder = nn.Sequential(*layers)
+
+    def forward(self, x):
+        loss, quantized = self._quantizer(self._encoder(x))
+        return loss, self._decoder(quantized)
+
+
+DATASETS = {"fashion-mnist": (1, [64], 28), "ffhq1024": (3, [16, 32], 1024)}
+
+
+def build(name, dataset, device):
+    channels, hidden, _ = DATASETS[dataset]
+    if name == "lattice":
+        quantizer = LatticeQuantizer(64, 512, 1.0, 1 / (512 ** (1 / 64) - 1))
+    elif name == "dense-lattice":
+        quantizer = LatticeQuantizer(64, 512, -1.0, 1.0)
+    elif name == "vq":
+        quantizer = VectorQuantizer(64, 512)
+    elif name == "vq-ema":
+        quantizer = VectorQuantizerEma(64, 512)
+    else:
+        raise SystemExit(f"unknown quantizer {name}")
+    model = VqVae(quantizer, channels, hidden).to(device)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dataset", default="fashion-mnist", choices=sorted(DATASETS))
+    args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    channels, _, side = DATASETS[args.dataset]
+    images = torch.rand(args.batch, channels, side, side, device=device) - 0.5
+    models = {}
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, steps = line.split()
+        if name not in models:
+            models[name] = build(name, args.dataset, device)
+        model, optimizer = models[name]
+        model.train()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(int(steps)):
+            optimizer.zero_grad()
+            quantizer_loss, reconstruction = model(images)
+            loss = F.mse_loss(reconstruction, images) + quantizer_loss
+            loss.backward()
+            optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        print((time.perf_counter() - start) / int(steps), flush=True)
+
+
+if __name__ == "__main__":
+    main()
