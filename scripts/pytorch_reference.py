@@ -3,8 +3,11 @@
 tch (and candle) training-step benchmarks are measured against.
 
 It runs as a server so that a benchmark can interleave its own timed runs with ours: each
-line on stdin, `QUANTIZER STEPS`, answers one line on stdout with the mean seconds per
+line on stdin, `QUANTIZER STEPS [INIT]`, answers one line on stdout with the mean seconds per
 training step (forward, backward, Adam) over STEPS steps of the Fashion-MNIST model, batch 64.
+INIT, given with the first request for a quantizer, is a safetensors file (as the Rust side
+saves it) with the model's initial weights under the official names and the batch of images
+as `images`: both sides then train the very same model on the very same batch.
 The first line it prints is `ready`. Flags: --threads N (torch.set_num_threads), --batch B,
 --seed S, --device cpu|cuda, --dataset fashion-mnist|ffhq1024 (image size and hidden dims).
 
@@ -166,6 +169,28 @@ def build(name, dataset, device):
     return model, torch.optim.Adam(model.parameters(), lr=1e-3)
 
 
+def load_safetensors(path):
+    """Tensors of a safetensors file (F32 and I64 only), without the safetensors package."""
+    import json
+    import struct
+
+    import numpy as np
+
+    with open(path, "rb") as f:
+        data = f.read()
+    (header_len,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + header_len])
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = {"F32": np.float32, "I64": np.int64}[info["dtype"]]
+        start, end = info["data_offsets"]
+        array = np.frombuffer(data[8 + header_len + start : 8 + header_len + end], dtype=dtype)
+        tensors[name] = torch.from_numpy(array.copy()).reshape(info["shape"])
+    return tensors
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0)
@@ -182,24 +207,36 @@ def main():
     images = torch.rand(args.batch, channels, side, side, device=device) - 0.5
     models = {}
     print("ready", flush=True)
+    batches = {}
     for line in sys.stdin:
-        name, steps = line.split()
+        name, steps, *init = line.split()
         if name not in models:
             models[name] = build(name, args.dataset, device)
+            batches[name] = images
+            if init:
+                tensors = load_safetensors(init[0])
+                batches[name] = tensors.pop("images").to(device)
+                model = models[name][0]
+                with torch.no_grad():
+                    for key, value in model.state_dict().items():
+                        value.copy_(tensors.pop(key))
+                if tensors:
+                    raise SystemExit(f"unexpected tensors in {init[0]}: {sorted(tensors)}")
         model, optimizer = models[name]
+        batch = batches[name]
         model.train()
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(int(steps)):
             optimizer.zero_grad()
-            quantizer_loss, reconstruction = model(images)
-            loss = F.mse_loss(reconstruction, images) + quantizer_loss
+            quantizer_loss, reconstruction = model(batch)
+            loss = F.mse_loss(reconstruction, batch) + quantizer_loss
             loss.backward()
             optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        print((time.perf_counter() - start) / int(steps), flush=True)
+        print((time.perf_counter() - start) / max(int(steps), 1), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 //! LL-VQ / VQ step-time ratio on each side.
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
@@ -115,8 +116,11 @@ impl Reference {
         }
     }
 
-    fn seconds_per_step(&mut self, quantizer: &str, steps: usize) -> f64 {
-        writeln!(self.stdin, "{quantizer} {steps}").unwrap();
+    fn seconds_per_step(&mut self, quantizer: &str, steps: usize, init: Option<&Path>) -> f64 {
+        match init {
+            Some(path) => writeln!(self.stdin, "{quantizer} {steps} {}", path.display()).unwrap(),
+            None => writeln!(self.stdin, "{quantizer} {steps}").unwrap(),
+        }
         self.stdin.flush().unwrap();
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
@@ -165,6 +169,20 @@ fn main() {
             QuantizerConfig::by_name(name, config.embedding_dim as usize).expect("known quantizer");
         let model = VqVae::new(&vs.root(), &config, &quantizer).expect("model");
         let mut adam = nn::Adam::default().build(&vs, 1e-3).expect("optimizer");
+        // Both sides start from these weights and train on this batch: the same work.
+        let init = std::env::temp_dir().join(format!(
+            "train_step_init_{name}_{}.safetensors",
+            std::process::id()
+        ));
+        let mut tensors: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .map(|(n, t)| (n, t.to_device(Device::Cpu)))
+            .collect();
+        tensors.push(("images".into(), images.to_device(Device::Cpu)));
+        Tensor::write_safetensors(&tensors, &init).expect("write the initial weights");
+        reference.seconds_per_step(name, 0, Some(&init));
+        let _ = std::fs::remove_file(&init);
         let mut step = || {
             let out = model.forward_t(&images, true).expect("forward");
             adam.backward_step(&out.loss(&images).expect("loss"));
@@ -173,7 +191,7 @@ fn main() {
         for _ in 0..3 {
             step();
         }
-        reference.seconds_per_step(name, 3);
+        reference.seconds_per_step(name, 3, None);
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..options.rounds {
             if let Device::Cuda(_) = options.device {
@@ -187,7 +205,7 @@ fn main() {
                 tch::Cuda::synchronize(0);
             }
             ours.push(start.elapsed().as_secs_f64() / options.steps as f64);
-            theirs.push(reference.seconds_per_step(name, options.steps));
+            theirs.push(reference.seconds_per_step(name, options.steps, None));
         }
         let (ours, theirs) = (median(&mut ours), median(&mut theirs));
         println!(

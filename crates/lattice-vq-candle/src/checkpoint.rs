@@ -1,0 +1,112 @@
+//! Safetensors checkpoints of a `VarMap`: a quantizer alone or a whole model.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use candle_core::Tensor;
+use candle_nn::VarMap;
+
+use crate::error::{Error, Result};
+
+/// Load every variable of `varmap` from a safetensors file, strictly: every variable must be
+/// present with exactly its shape, and the file may hold no other tensors (unlike
+/// `VarMap::load`, which ignores extra tensors). Values are converted to each variable's
+/// dtype and device. Nothing is changed unless the whole file matches.
+///
+/// # Errors
+/// [`Error::Candle`] for an unreadable, truncated or corrupt file; [`Error::MissingTensor`],
+/// [`Error::TensorShape`] or [`Error::UnexpectedTensors`] for a file of another model.
+///
+/// # Example
+/// ```no_run
+/// use candle_core::{DType, Device};
+/// use candle_nn::{VarBuilder, VarMap};
+/// use lattice_vq_candle::{load_checkpoint, QuantizerConfig, VqVae, VqVaeConfig};
+///
+/// let varmap = VarMap::new();
+/// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+/// let quantizer = QuantizerConfig::by_name("sparse_lattice", 64).unwrap();
+/// let model = VqVae::new(&VqVaeConfig::fashion_mnist(), &quantizer, vb)?;
+/// load_checkpoint(&varmap, "fashion-mnist_sparse_lattice.safetensors")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let display = path.display().to_string();
+    let variables = varmap.data().lock().map_err(|_| poisoned())?;
+    let Some(device) = variables.values().next().map(|v| v.device().clone()) else {
+        return Ok(());
+    };
+    let mut stored = candle_core::safetensors::load(path, &device)?;
+    let mut updates = Vec::with_capacity(variables.len());
+    for (name, variable) in variables.iter().collect::<BTreeMap<_, _>>() {
+        let Some(source) = stored.remove(name) else {
+            return Err(Error::MissingTensor {
+                path: display,
+                name: name.clone(),
+            });
+        };
+        if source.dims() != variable.dims() {
+            return Err(Error::TensorShape {
+                path: display,
+                name: name.clone(),
+                expected: variable.dims().to_vec(),
+                found: source.dims().to_vec(),
+            });
+        }
+        updates.push((
+            variable,
+            source
+                .to_dtype(variable.dtype())?
+                .to_device(variable.device())?,
+        ));
+    }
+    if !stored.is_empty() {
+        let mut names: Vec<_> = stored.into_keys().collect();
+        names.sort();
+        return Err(Error::UnexpectedTensors {
+            path: display,
+            names: names.join(", "),
+        });
+    }
+    for (variable, source) in updates {
+        variable.set(&source)?;
+    }
+    Ok(())
+}
+
+/// Save every variable of `varmap` to a safetensors file, atomically (a temporary file
+/// beside `path`, then one rename), so a crash never leaves a half-written checkpoint.
+///
+/// # Errors
+/// [`Error::Candle`] if writing fails, [`Error::Io`] if the rename fails.
+pub fn save_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let tensors: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .map_err(|_| poisoned())?
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+        .collect();
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".tmp{}", std::process::id()));
+    let temporary = std::path::PathBuf::from(temporary);
+    if let Err(error) = candle_core::safetensors::save(&tensors, &temporary) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error.into());
+    }
+    std::fs::rename(&temporary, path).map_err(|source| {
+        let _ = std::fs::remove_file(&temporary);
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    })
+}
+
+fn poisoned() -> Error {
+    Error::Candle(candle_core::Error::Msg(
+        "var map lock poisoned by a panic".into(),
+    ))
+}

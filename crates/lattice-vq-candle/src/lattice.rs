@@ -1,0 +1,248 @@
+//! The LL-VQ layer: a learnable diagonal lattice basis from a `VarBuilder`.
+
+use candle_core::{DType, Module, Tensor};
+use candle_nn::{Init, VarBuilder};
+use lattice_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
+
+use crate::error::Result;
+use crate::output::{LossParts, QuantizerOutput, first_non_finite, to_rows};
+use crate::quantizer::Quantizer;
+
+/// Learnable lattice vector quantizer (paper Section 3; semantics of the official code), the
+/// candle twin of `lattice_vq_tch::LatticeQuantizer`.
+///
+/// The basis diagonal `b` is the variable `embedding.weight` of shape `(1, D)` (the official
+/// checkpoints' name and shape). `forward_t` follows lattice-core's straight-through
+/// contract: `v = round(z * (1 / b))` with ties to even (candle's own `round` goes half away
+/// from zero, so this crate rounds with the same add-and-subtract `2^23` trick as the core),
+/// `e = b * v`, output `z + sg(e - z)`, means over all `N*D` elements, size as a sum. The
+/// core's rules are checked on every call with a few reductions.
+///
+/// # Example
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use candle_nn::{VarBuilder, VarMap};
+/// use lattice_core::LatticeQuantizerConfig;
+/// use lattice_vq_candle::{lattice_quantizer, Quantizer};
+///
+/// let varmap = VarMap::new();
+/// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+/// let quantizer = lattice_quantizer(&LatticeQuantizerConfig::new(512, 64), vb)?;
+/// let latents = Tensor::randn(0f32, 3.0, (8, 64, 14, 14), &Device::Cpu)?;
+/// let out = quantizer.forward_t(&latents, true)?;
+/// assert_eq!(out.codes.dims(), &[8, 14, 14, 64]);
+/// let grads = out.loss.backward()?;
+/// assert!(grads.get(quantizer.variable()).is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LatticeQuantizer {
+    weight: Tensor,
+    config: LatticeQuantizerConfig,
+}
+
+/// Codes must lie in `[-2^31, 2^31)` to fit in `i32`.
+const CODE_MIN: f64 = -2_147_483_648.0;
+const CODE_MAX_EXCLUSIVE: f64 = 2_147_483_648.0;
+
+/// Build an LL-VQ layer under `vb` (candle's constructor-function convention).
+///
+/// # Errors
+/// As [`LatticeQuantizer::new`].
+pub fn lattice_quantizer(
+    config: &LatticeQuantizerConfig,
+    vb: VarBuilder,
+) -> Result<LatticeQuantizer> {
+    LatticeQuantizer::new(config, vb)
+}
+
+impl LatticeQuantizer {
+    /// Get or create the basis `embedding.weight` under `vb`, initialised `U(-r, r)` (Eq. 6)
+    /// when created. A created basis with an entry below the core's minimum magnitude is
+    /// drawn again.
+    ///
+    /// # Errors
+    /// An invalid config, a var builder whose dtype is not F32 or F64, a stored basis of the
+    /// wrong shape or one that breaks the core's rules, or a candle error.
+    pub fn new(config: &LatticeQuantizerConfig, vb: VarBuilder) -> Result<Self> {
+        config.validate()?;
+        let half_width = config.init_half_width()?;
+        let init = Init::Uniform {
+            lo: -half_width,
+            up: half_width,
+        };
+        let vb = vb.pp("embedding");
+        let created = !vb.contains_tensor("weight");
+        let weight = vb.get_with_hints((1, config.dim), "weight", init)?;
+        let quantizer = Self {
+            weight,
+            config: *config,
+        };
+        if created {
+            let variable = candle_core::Var::from_tensor(&quantizer.weight)?;
+            while quantizer.to_core().is_err() {
+                let draw = Tensor::rand(-half_width, half_width, (1, config.dim), vb.device())?;
+                variable.set(&draw.to_dtype(quantizer.weight.dtype())?)?;
+            }
+        }
+        quantizer.to_core()?;
+        Ok(quantizer)
+    }
+
+    /// The config the layer was built with.
+    pub fn config(&self) -> &LatticeQuantizerConfig {
+        &self.config
+    }
+
+    /// The basis diagonal `b`, shape `(D,)` (a reshape of [`LatticeQuantizer::variable`]).
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn basis(&self) -> Result<Tensor> {
+        Ok(self.weight.flatten_all()?)
+    }
+
+    /// The trainable variable `embedding.weight`, shape `(1, D)`: the key of its gradient.
+    pub fn variable(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The basis as lattice-core's [`DiagonalLattice`] (copied to the CPU), validated with
+    /// the bounds of the variable's dtype.
+    ///
+    /// # Errors
+    /// The core's basis errors (`NonFiniteBasis`, `BasisOutOfRange`) or a candle error.
+    pub fn to_core(&self) -> Result<DiagonalLattice<f64>> {
+        let values = self
+            .weight
+            .to_dtype(DType::F64)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        if self.weight.dtype() == DType::F32 {
+            let as_f32: Vec<f32> = values.iter().map(|&b| b as f32).collect();
+            DiagonalLattice::<f32>::from_slice(&as_f32)?;
+        }
+        Ok(DiagonalLattice::<f64>::from_slice(&values)?)
+    }
+
+    fn basis_bounds(&self) -> (f64, f64) {
+        match self.weight.dtype() {
+            DType::F32 => (
+                f64::from(f32::MIN_BASIS_MAGNITUDE),
+                f64::from(f32::MAX_BASIS_MAGNITUDE),
+            ),
+            _ => (f64::MIN_BASIS_MAGNITUDE, f64::MAX_BASIS_MAGNITUDE),
+        }
+    }
+
+    /// Integer codes `v` (as floats) of contiguous `(rows, D)` latents, every core rule
+    /// checked with a few reductions.
+    fn codes_of(&self, rows: &Tensor) -> Result<Tensor> {
+        let weight = self.weight.detach();
+        let v = round_half_to_even(&rows.detach().broadcast_mul(&weight.recip()?)?)?;
+        let magnitude = weight.abs()?;
+        let summary = Tensor::stack(
+            &[
+                v.min_all()?,
+                v.max_all()?,
+                v.sum_all()?,
+                magnitude.min_all()?,
+                magnitude.max_all()?,
+                magnitude.sum_all()?,
+            ],
+            0,
+        )?
+        .to_dtype(DType::F64)?
+        .to_vec1::<f64>()?;
+        let [v_min, v_max, v_sum, b_min, b_max, b_sum] =
+            <[f64; 6]>::try_from(summary).unwrap_or([f64::NAN; 6]);
+        let (min, max) = self.basis_bounds();
+        // candle's min/max skip NaN, so the sums (NaN or infinite when any term is) decide.
+        if !(b_sum.is_finite() && b_min >= min && b_max <= max) {
+            self.to_core()?;
+        }
+        if !(v_sum.is_finite() && v_min >= CODE_MIN && v_max < CODE_MAX_EXCLUSIVE) {
+            if let Some(error) = first_non_finite(rows)? {
+                return Err(error.into());
+            }
+            if let Some(error) = self.first_overflow(rows)? {
+                return Err(error.into());
+            }
+        }
+        Ok(v)
+    }
+
+    /// The core error for the first latent whose code leaves `i32`, if any (error path).
+    fn first_overflow(&self, rows: &Tensor) -> Result<Option<lattice_core::Error>> {
+        let lattice = self.to_core()?;
+        let values = rows.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+        for (row, values) in values.iter().enumerate() {
+            for (col, (&z, &r)) in values.iter().zip(lattice.reciprocal()).enumerate() {
+                let scaled = z * r;
+                if !(CODE_MIN..CODE_MAX_EXCLUSIVE).contains(&scaled.round_ties_even()) {
+                    return Ok(Some(lattice_core::Error::CodeOverflow {
+                        row,
+                        col,
+                        value: scaled,
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Round half to even, elementwise, with tensor ops every backend has: below `2^23` (`2^52`
+/// for F64) adding and subtracting that power of two rounds the magnitude to even in the
+/// FPU's default mode; above it every float is an integer already.
+pub(crate) fn round_half_to_even(x: &Tensor) -> Result<Tensor> {
+    let shift = if x.dtype() == DType::F64 {
+        4_503_599_627_370_496.0
+    } else {
+        8_388_608.0
+    };
+    let magnitude = x.abs()?;
+    let rounded = magnitude.affine(1.0, shift)?.affine(1.0, -shift)?;
+    let rounded = magnitude.lt(shift)?.where_cond(&rounded, &magnitude)?;
+    Ok(x.lt(0.0)?.where_cond(&rounded.neg()?, &rounded)?)
+}
+
+impl Quantizer for LatticeQuantizer {
+    fn dim(&self) -> usize {
+        self.config.dim
+    }
+
+    fn forward_t(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
+        let dim = self.dim();
+        let (rows, layout) = to_rows(latents, dim)?;
+        let v = self.codes_of(&rows)?;
+        // e = b * v with v held constant: the basis learns through de/db = v only.
+        let points = v.broadcast_mul(&self.weight)?;
+        let detached_rows = rows.detach();
+        let embedding = (&points - &detached_rows)?.sqr()?.mean_all()?;
+        let commitment = (points.detach() - &rows)?.sqr()?.mean_all()?;
+        let size = self.weight.abs()?.sum_all()?.neg()?;
+        let loss = ((&embedding + commitment.affine(self.config.commitment_cost, 0.0)?)?
+            + size.affine(self.config.sparsity_cost, 0.0)?)?;
+        let straight_through = (&rows + (&points - &rows)?.detach())?;
+        Ok(QuantizerOutput {
+            quantized: layout.restore(&straight_through, dim)?,
+            codes: layout.codes(&v.to_dtype(DType::I32)?)?,
+            loss,
+            parts: LossParts {
+                embedding,
+                commitment,
+                size,
+            },
+        })
+    }
+}
+
+/// `Module` view of the layer: the straight-through quantized latents only (eval semantics).
+impl Module for LatticeQuantizer {
+    fn forward(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_t(latents, false)
+            .map(|out| out.quantized)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))
+    }
+}

@@ -1,0 +1,46 @@
+//! LL-VQ, VQ and VQ-EMA layers and the paper's VQ-VAE on [candle](https://docs.rs/candle-core):
+//! pure Rust, no libtorch, CPU or CUDA (feature `cuda`).
+//!
+//! The crate mirrors `lattice-vq-tch` file for file: the same configs (from lattice-core), the
+//! same named [`QuantizerOutput`], the same semantics and the same checkpoint names. Layers
+//! follow candle's conventions: a constructor function taking a `VarBuilder`
+//! ([`lattice_quantizer`], [`vector_quantizer`], [`vector_quantizer_ema`]) and a
+//! `forward_t` returning `Result`.
+//!
+//! # Example
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+//! use lattice_core::LatticeQuantizerConfig;
+//! use lattice_vq_candle::{lattice_quantizer, Quantizer};
+//!
+//! let varmap = VarMap::new();
+//! let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+//! let quantizer = lattice_quantizer(&LatticeQuantizerConfig::new(512, 64), vb)?;
+//! let params = ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() };
+//! let mut adam = AdamW::new(varmap.all_vars(), params)?;
+//! let latents = Tensor::randn(0f32, 3.0, (16, 64, 7, 7), &Device::Cpu)?;
+//! let out = quantizer.forward_t(&latents, true)?;
+//! adam.backward_step(&out.loss)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+mod checkpoint;
+mod error;
+mod lattice;
+mod output;
+mod quantizer;
+mod vq;
+mod vq_ema;
+mod vqvae;
+
+pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use error::{Error, Result};
+pub use lattice::{LatticeQuantizer, lattice_quantizer};
+pub use output::{LossParts, QuantizerOutput};
+pub use quantizer::Quantizer;
+pub use vq::{VectorQuantizer, vector_quantizer};
+pub use vq_ema::{VectorQuantizerEma, vector_quantizer_ema};
+pub use vqvae::{QuantizerConfig, VqVae, VqVaeConfig, VqVaeOutput};

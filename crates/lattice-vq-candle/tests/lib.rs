@@ -1,0 +1,7 @@
+//! Integration tests of lattice-vq-candle, built as one binary.
+
+mod bad_input;
+mod core_parity;
+mod ema;
+mod official_checkpoints;
+mod support;
