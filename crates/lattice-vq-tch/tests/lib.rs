@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod core_parity;
+mod cross_backend;
 mod ema;
 mod official_checkpoints;
 mod support;
