@@ -5,5 +5,6 @@
 pub mod error;
 pub mod fashion_mnist;
 pub mod idx;
+pub mod reference;
 
 pub use error::{Error, Result};
