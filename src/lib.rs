@@ -7,7 +7,8 @@
 //!   are also re-exported at the root of this crate.
 //! - `tch` (feature `tch`, crate `lattice-vq-tch`): LL-VQ, VQ and VQ-EMA layers and the
 //!   paper's VQ-VAE on libtorch 2.11.
-//! - `candle` layers: planned behind the feature of the same name (crate `lattice-vq-candle`).
+//! - `candle` (feature `candle`, crate `lattice-vq-candle`): the same layers and model on
+//!   candle, pure Rust; feature `cuda` builds them for CUDA.
 //!
 //! # Example
 //! ```
@@ -25,6 +26,7 @@
 //! # Features
 //! - `parallel`: rayon parallelism for large batches in `lattice-core`.
 //! - `tch`: the tch layers as the module `tch` (links libtorch).
+//! - `candle`: the candle layers as the module `candle`; `cuda`: with CUDA.
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -34,6 +36,10 @@ pub use lattice_core::*;
 /// The tch (libtorch) layers and reference model: crate `lattice-vq-tch`.
 #[cfg(feature = "tch")]
 pub use lattice_vq_tch as tch;
+
+/// The candle layers and reference model: crate `lattice-vq-candle`.
+#[cfg(feature = "candle")]
+pub use lattice_vq_candle as candle;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -73,49 +73,26 @@ fn lattice_boundary_cases(latents: &Tensor, basis: &[f32]) -> usize {
         .count()
 }
 
-/// Rows whose two nearest codewords are within `BOUNDARY` in squared distance.
+/// Rows whose two nearest codewords are within `BOUNDARY` in squared distance (exact ties
+/// included), computed on the device without copying the `(rows, K)` distances out.
 fn vq_boundary_cases(latents: &Tensor, codebook: &Tensor) -> usize {
-    let rows = latents
-        .permute((0, 2, 3, 1))
-        .unwrap()
-        .flatten_to(2)
-        .unwrap()
-        .contiguous()
-        .unwrap();
-    let distances = rows
-        .sqr()
-        .unwrap()
-        .sum_keepdim(1)
-        .unwrap()
-        .broadcast_add(&codebook.sqr().unwrap().sum(1).unwrap())
-        .unwrap()
-        .broadcast_sub(
-            &rows
-                .matmul(&codebook.t().unwrap())
-                .unwrap()
-                .affine(2.0, 0.0)
-                .unwrap(),
-        )
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_vec2::<f64>()
-        .unwrap();
-    distances
-        .iter()
-        .filter(|row| {
-            let (mut first, mut second) = (f64::INFINITY, f64::INFINITY);
-            for &d in row.iter() {
-                if d < first {
-                    second = first;
-                    first = d;
-                } else if d < second {
-                    second = d;
-                }
-            }
-            second - first < BOUNDARY
-        })
-        .count()
+    let count = || -> candle_core::Result<usize> {
+        let rows = latents.permute((0, 2, 3, 1))?.flatten_to(2)?.contiguous()?;
+        let distances = rows
+            .sqr()?
+            .sum_keepdim(1)?
+            .broadcast_add(&codebook.sqr()?.sum(1)?)?
+            .broadcast_sub(&rows.matmul(&codebook.t()?)?.affine(2.0, 0.0)?)?;
+        let first = distances.min_keepdim(1)?;
+        let is_first = distances.broadcast_eq(&first)?;
+        let ties = is_first.to_dtype(DType::U32)?.sum(1)?.gt(1u32)?;
+        let masked = is_first.where_cond(&distances.ones_like()?.affine(0.0, f64::INFINITY)?, &distances)?;
+        let second = masked.min_keepdim(1)?;
+        let close = (second - &first)?.lt(BOUNDARY)?.squeeze(1)?;
+        let boundary = close.maximum(&ties)?.to_dtype(DType::U32)?.sum_all()?;
+        Ok(boundary.to_scalar::<u32>()? as usize)
+    };
+    count().unwrap()
 }
 
 fn evaluate(name: &str) -> Option<Evaluation> {
