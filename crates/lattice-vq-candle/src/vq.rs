@@ -81,10 +81,10 @@ impl VectorQuantizer {
 /// Non-finite latents (`lattice_core::Error::NonFiniteLatent`) or a candle error.
 pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tensor> {
     let (rows, codebook) = (rows.detach(), codebook.detach());
-    if !sum_is_finite(&rows)? {
-        if let Some(error) = first_non_finite(&rows)? {
-            return Err(error.into());
-        }
+    if !sum_is_finite(&rows)?
+        && let Some(error) = first_non_finite(&rows)?
+    {
+        return Err(error.into());
     }
     let distances = rows
         .sqr()?

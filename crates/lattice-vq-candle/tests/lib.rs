@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod core_parity;
+mod cuda;
 mod ema;
 mod official_checkpoints;
 mod support;

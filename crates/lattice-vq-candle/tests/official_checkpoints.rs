@@ -86,7 +86,10 @@ fn vq_boundary_cases(latents: &Tensor, codebook: &Tensor) -> usize {
         let first = distances.min_keepdim(1)?;
         let is_first = distances.broadcast_eq(&first)?;
         let ties = is_first.to_dtype(DType::U32)?.sum(1)?.gt(1u32)?;
-        let masked = is_first.where_cond(&distances.ones_like()?.affine(0.0, f64::INFINITY)?, &distances)?;
+        let masked = is_first.where_cond(
+            &distances.ones_like()?.affine(0.0, f64::INFINITY)?,
+            &distances,
+        )?;
         let second = masked.min_keepdim(1)?;
         let close = (second - &first)?.lt(BOUNDARY)?.squeeze(1)?;
         let boundary = close.maximum(&ties)?.to_dtype(DType::U32)?.sum_all()?;
