@@ -43,4 +43,7 @@ pub use output::{LossParts, QuantizerOutput};
 pub use quantizer::Quantizer;
 pub use vq::{VectorQuantizer, vector_quantizer};
 pub use vq_ema::{VectorQuantizerEma, vector_quantizer_ema};
-pub use vqvae::{QuantizerConfig, VqVae, VqVaeConfig, VqVaeOutput};
+// The model configs are framework-free, so they live in lattice-core; re-exported for
+// convenience.
+pub use lattice_core::{QuantizerConfig, VqVaeConfig};
+pub use vqvae::{VqVae, VqVaeOutput};

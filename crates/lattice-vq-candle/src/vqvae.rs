@@ -2,7 +2,7 @@
 
 use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
-use lattice_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+use lattice_core::{QuantizerConfig, VqVaeConfig};
 
 use crate::error::{Error, Result};
 use crate::lattice::LatticeQuantizer;
@@ -10,94 +10,6 @@ use crate::output::QuantizerOutput;
 use crate::quantizer::Quantizer;
 use crate::vq::VectorQuantizer;
 use crate::vq_ema::VectorQuantizerEma;
-
-/// Encoder/decoder shape of one of the paper's datasets (same as the tch crate's).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VqVaeConfig {
-    /// Image channels (1 for Fashion-MNIST, 3 for CelebA and FFHQ).
-    pub image_channels: usize,
-    /// Channels of each stride-2 stage; the latent grid is the image size / 2^len.
-    pub hidden_dims: Vec<usize>,
-    /// D: channels of the latents, the quantizer's dimension.
-    pub embedding_dim: usize,
-}
-
-impl VqVaeConfig {
-    /// Fashion-MNIST: 28x28x1 images, hidden dims `[64]`, 14x14 latents of D = 64.
-    pub fn fashion_mnist() -> Self {
-        Self {
-            image_channels: 1,
-            hidden_dims: vec![64],
-            embedding_dim: 64,
-        }
-    }
-
-    /// CelebA: 148x148x3 crops, hidden dims `[64]`, 74x74 latents of D = 64.
-    pub fn celeba() -> Self {
-        Self {
-            image_channels: 3,
-            hidden_dims: vec![64],
-            embedding_dim: 64,
-        }
-    }
-
-    /// FFHQ-1024: 1024x1024x3 images, hidden dims `[16, 32]`, 256x256 latents of D = 64.
-    pub fn ffhq1024() -> Self {
-        Self {
-            image_channels: 3,
-            hidden_dims: vec![16, 32],
-            embedding_dim: 64,
-        }
-    }
-
-    /// The config of a dataset by the official checkpoints' prefix: `fashion-mnist`,
-    /// `celeba` or `ffhq1024`.
-    pub fn for_dataset(name: &str) -> Option<Self> {
-        match name {
-            "fashion-mnist" => Some(Self::fashion_mnist()),
-            "celeba" => Some(Self::celeba()),
-            "ffhq1024" => Some(Self::ffhq1024()),
-            _ => None,
-        }
-    }
-}
-
-/// Which quantizer a [`VqVae`] uses, with its config.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum QuantizerConfig {
-    /// LL-VQ (sparse or dense).
-    Lattice(LatticeQuantizerConfig),
-    /// The VQ-VAE codebook.
-    Vq(VectorQuantizerConfig),
-    /// The EMA codebook.
-    VqEma(VectorQuantizerEmaConfig),
-}
-
-impl QuantizerConfig {
-    /// The paper's four quantizers for D-dimensional latents by the official checkpoints'
-    /// suffix: `sparse_lattice`, `dense_lattice`, `vq`, `vq-ema` (K = 512).
-    pub fn by_name(name: &str, dim: usize) -> Option<Self> {
-        match name {
-            "sparse_lattice" | "lattice" => {
-                Some(Self::Lattice(LatticeQuantizerConfig::new(512, dim)))
-            }
-            "dense_lattice" | "dense-lattice" => {
-                Some(Self::Lattice(LatticeQuantizerConfig::dense(512, dim)))
-            }
-            "vq" => Some(Self::Vq(VectorQuantizerConfig::new(512, dim))),
-            "vq-ema" | "vq_ema" => Some(Self::VqEma(VectorQuantizerEmaConfig::new(512, dim))),
-            _ => None,
-        }
-    }
-
-    fn dim(&self) -> usize {
-        match self {
-            Self::Lattice(c) => c.dim,
-            Self::Vq(c) => c.dim,
-            Self::VqEma(c) => c.dim,
-        }
-    }
-}
 
 /// Shape of a convolution: channels in and out, square kernel, stride, padding.
 #[derive(Debug, Clone, Copy)]

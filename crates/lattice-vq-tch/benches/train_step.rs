@@ -37,7 +37,7 @@ fn main() {
     let config = VqVaeConfig::for_dataset(&options.dataset).expect("known dataset");
     let (batch, side) = (options.batch as i64, options.image_side() as i64);
     let images = Tensor::rand(
-        [batch, config.image_channels, side, side],
+        [batch, config.image_channels as i64, side, side],
         (Kind::Float, device),
     ) - 0.5;
     let mut reference = PyTorchReference::start(&options);
@@ -51,7 +51,7 @@ fn main() {
     for name in &options.quantizers {
         let vs = nn::VarStore::new(device);
         let quantizer =
-            QuantizerConfig::by_name(name, config.embedding_dim as usize).expect("known quantizer");
+            QuantizerConfig::by_name(name, config.embedding_dim).expect("known quantizer");
         let model = VqVae::new(&vs.root(), &config, &quantizer).expect("model");
         let mut adam = nn::Adam::default().build(&vs, 1e-3).expect("optimizer");
         // Both sides start from these weights and train on this batch: the same work.

@@ -39,4 +39,7 @@ pub use output::{LossParts, QuantizerOutput};
 pub use quantizer::Quantizer;
 pub use vq::VectorQuantizer;
 pub use vq_ema::VectorQuantizerEma;
-pub use vqvae::{QuantizerConfig, VqVae, VqVaeConfig, VqVaeOutput};
+// The model configs are framework-free, so they live in lattice-core; re-exported for
+// convenience.
+pub use lattice_core::{QuantizerConfig, VqVaeConfig};
+pub use vqvae::{VqVae, VqVaeOutput};

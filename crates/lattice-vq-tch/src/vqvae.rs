@@ -1,6 +1,6 @@
 //! The paper's reference VQ-VAE (encoder, any quantizer, decoder), with the official names.
 
-use lattice_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+use lattice_core::{QuantizerConfig, VqVaeConfig};
 use tch::{Reduction, Tensor, nn};
 
 use crate::error::{Error, Result};
@@ -9,94 +9,6 @@ use crate::output::QuantizerOutput;
 use crate::quantizer::Quantizer;
 use crate::vq::VectorQuantizer;
 use crate::vq_ema::VectorQuantizerEma;
-
-/// Encoder/decoder shape of one of the paper's datasets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VqVaeConfig {
-    /// Image channels (1 for Fashion-MNIST, 3 for CelebA and FFHQ).
-    pub image_channels: i64,
-    /// Channels of each stride-2 stage; the latent grid is the image size / 2^len.
-    pub hidden_dims: Vec<i64>,
-    /// D: channels of the latents, the quantizer's dimension.
-    pub embedding_dim: i64,
-}
-
-impl VqVaeConfig {
-    /// Fashion-MNIST: 28x28x1 images, hidden dims `[64]`, 14x14 latents of D = 64.
-    pub fn fashion_mnist() -> Self {
-        Self {
-            image_channels: 1,
-            hidden_dims: vec![64],
-            embedding_dim: 64,
-        }
-    }
-
-    /// CelebA: 148x148x3 crops, hidden dims `[64]`, 74x74 latents of D = 64.
-    pub fn celeba() -> Self {
-        Self {
-            image_channels: 3,
-            hidden_dims: vec![64],
-            embedding_dim: 64,
-        }
-    }
-
-    /// FFHQ-1024: 1024x1024x3 images, hidden dims `[16, 32]`, 256x256 latents of D = 64.
-    pub fn ffhq1024() -> Self {
-        Self {
-            image_channels: 3,
-            hidden_dims: vec![16, 32],
-            embedding_dim: 64,
-        }
-    }
-
-    /// The config of a dataset by the official checkpoints' prefix: `fashion-mnist`,
-    /// `celeba` or `ffhq1024`.
-    pub fn for_dataset(name: &str) -> Option<Self> {
-        match name {
-            "fashion-mnist" => Some(Self::fashion_mnist()),
-            "celeba" => Some(Self::celeba()),
-            "ffhq1024" => Some(Self::ffhq1024()),
-            _ => None,
-        }
-    }
-}
-
-/// Which quantizer a [`VqVae`] uses, with its config.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum QuantizerConfig {
-    /// LL-VQ (sparse or dense).
-    Lattice(LatticeQuantizerConfig),
-    /// The VQ-VAE codebook.
-    Vq(VectorQuantizerConfig),
-    /// The EMA codebook.
-    VqEma(VectorQuantizerEmaConfig),
-}
-
-impl QuantizerConfig {
-    /// The paper's four quantizers for D-dimensional latents by the official checkpoints'
-    /// suffix: `sparse_lattice`, `dense_lattice`, `vq`, `vq-ema` (K = 512).
-    pub fn by_name(name: &str, dim: usize) -> Option<Self> {
-        match name {
-            "sparse_lattice" | "lattice" => {
-                Some(Self::Lattice(LatticeQuantizerConfig::new(512, dim)))
-            }
-            "dense_lattice" | "dense-lattice" => {
-                Some(Self::Lattice(LatticeQuantizerConfig::dense(512, dim)))
-            }
-            "vq" => Some(Self::Vq(VectorQuantizerConfig::new(512, dim))),
-            "vq-ema" | "vq_ema" => Some(Self::VqEma(VectorQuantizerEmaConfig::new(512, dim))),
-            _ => None,
-        }
-    }
-
-    fn dim(&self) -> usize {
-        match self {
-            Self::Lattice(c) => c.dim,
-            Self::Vq(c) => c.dim,
-            Self::VqEma(c) => c.dim,
-        }
-    }
-}
 
 /// A convolution (or transposed convolution) with PyTorch's default initialisation and a
 /// fallible forward.
@@ -112,15 +24,15 @@ struct Conv {
 /// Shape of a convolution: channels in and out, square kernel, stride, padding.
 #[derive(Debug, Clone, Copy)]
 struct ConvShape {
-    input: i64,
-    output: i64,
-    kernel: i64,
-    stride: i64,
-    padding: i64,
+    input: usize,
+    output: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
 }
 
 /// Stride-2 4x4 convolutions halve (or, transposed, double) the grid.
-const fn down_up(input: i64, output: i64) -> ConvShape {
+const fn down_up(input: usize, output: usize) -> ConvShape {
     ConvShape {
         input,
         output,
@@ -131,7 +43,7 @@ const fn down_up(input: i64, output: i64) -> ConvShape {
 }
 
 /// "Same" convolutions: 3x3 with padding 1 or 1x1 with padding 0.
-const fn same(input: i64, output: i64, kernel: i64) -> ConvShape {
+const fn same(input: usize, output: usize, kernel: usize) -> ConvShape {
     ConvShape {
         input,
         output,
@@ -152,6 +64,7 @@ impl Conv {
         } = shape;
         // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, where
         // fan_in counts the weight's dimension 1 (the output channels for a transposed conv).
+        let (input, output, kernel) = (input as i64, output as i64, kernel as i64);
         let shape = if transposed {
             [input, output, kernel, kernel]
         } else {
@@ -171,8 +84,8 @@ impl Conv {
         Ok(Self {
             weight,
             bias,
-            stride,
-            padding,
+            stride: stride as i64,
+            padding: padding as i64,
             transposed,
         })
     }
@@ -203,7 +116,7 @@ struct Residual {
 }
 
 impl Residual {
-    fn new(path: nn::Path, channels: i64) -> Result<Self> {
+    fn new(path: nn::Path, channels: usize) -> Result<Self> {
         let block = path.sub("resblock");
         Ok(Self {
             conv3: Conv::new(block.sub("0"), same(channels, channels, 3), false, false)?,
@@ -313,7 +226,7 @@ impl VqVae {
             }
             .into());
         };
-        if quantizer.dim() as i64 != config.embedding_dim {
+        if quantizer.dim() != config.embedding_dim {
             return Err(lattice_core::Error::InvalidConfig {
                 field: "quantizer dim",
                 value: quantizer.dim().to_string(),
@@ -378,7 +291,7 @@ impl VqVae {
             Stage::Residual(Residual::new(decoder_path.sub(2), last_hidden)?),
             Stage::Leaky,
         ];
-        let reversed: Vec<i64> = hidden.iter().rev().copied().collect();
+        let reversed: Vec<usize> = hidden.iter().rev().copied().collect();
         let mut index = 4;
         for pair in reversed.windows(2) {
             decoder.push(Stage::ConvLeaky(Conv::new(
@@ -448,8 +361,9 @@ impl VqVae {
     fn check_images(&self, images: &Tensor) -> Result<()> {
         let size = images.size();
         let factor = 1i64 << self.config.hidden_dims.len();
+        let channels = self.config.image_channels as i64;
         let valid = matches!(size.as_slice(), &[n, c, h, w]
-            if n > 0 && c == self.config.image_channels && h > 0 && w > 0 && h % factor == 0 && w % factor == 0);
+            if n > 0 && c == channels && h > 0 && w > 0 && h % factor == 0 && w % factor == 0);
         if valid {
             Ok(())
         } else {

@@ -161,13 +161,13 @@ fn checkpoints_of_other_models_and_corrupt_files_are_errors() {
     single_thread();
     let dir = std::env::temp_dir().join(format!("lattice-vq-tch-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let build = |name: &str, dim: i64| {
+    let build = |name: &str, dim: usize| {
         let vs = nn::VarStore::new(CPU);
         let config = VqVaeConfig {
             embedding_dim: dim,
             ..VqVaeConfig::fashion_mnist()
         };
-        let quantizer = QuantizerConfig::by_name(name, dim as usize).unwrap();
+        let quantizer = QuantizerConfig::by_name(name, dim).unwrap();
         VqVae::new(&vs.root(), &config, &quantizer).unwrap();
         vs
     };

@@ -1,0 +1,111 @@
+//! Framework-free description of the paper's reference model, shared by the tch and candle
+//! backends so that both build the same network from the same values.
+
+use crate::config::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+
+/// Encoder/decoder shape of the paper's reference VQ-VAE for one of its datasets
+/// (paper-notes "Model"): what every backend's `VqVae` is built from.
+///
+/// # Example
+/// ```
+/// use lattice_core::VqVaeConfig;
+///
+/// let config = VqVaeConfig::for_dataset("ffhq1024").unwrap();
+/// assert_eq!(config.hidden_dims, vec![16, 32]); // 1024x1024 images, 256x256 latents
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VqVaeConfig {
+    /// Image channels (1 for Fashion-MNIST, 3 for CelebA and FFHQ).
+    pub image_channels: usize,
+    /// Channels of each stride-2 stage; the latent grid is the image size / 2^len.
+    pub hidden_dims: Vec<usize>,
+    /// D: channels of the latents, the quantizer's dimension.
+    pub embedding_dim: usize,
+}
+
+impl VqVaeConfig {
+    /// Fashion-MNIST: 28x28x1 images, hidden dims `[64]`, 14x14 latents of D = 64.
+    pub fn fashion_mnist() -> Self {
+        Self {
+            image_channels: 1,
+            hidden_dims: vec![64],
+            embedding_dim: 64,
+        }
+    }
+
+    /// CelebA: 148x148x3 crops, hidden dims `[64]`, 74x74 latents of D = 64.
+    pub fn celeba() -> Self {
+        Self {
+            image_channels: 3,
+            hidden_dims: vec![64],
+            embedding_dim: 64,
+        }
+    }
+
+    /// FFHQ-1024: 1024x1024x3 images, hidden dims `[16, 32]`, 256x256 latents of D = 64.
+    pub fn ffhq1024() -> Self {
+        Self {
+            image_channels: 3,
+            hidden_dims: vec![16, 32],
+            embedding_dim: 64,
+        }
+    }
+
+    /// The config of a dataset by the official checkpoints' prefix: `fashion-mnist`,
+    /// `celeba` or `ffhq1024`.
+    pub fn for_dataset(name: &str) -> Option<Self> {
+        match name {
+            "fashion-mnist" => Some(Self::fashion_mnist()),
+            "celeba" => Some(Self::celeba()),
+            "ffhq1024" => Some(Self::ffhq1024()),
+            _ => None,
+        }
+    }
+}
+
+/// Which quantizer a backend's `VqVae` uses, with its config.
+///
+/// # Example
+/// ```
+/// use lattice_core::QuantizerConfig;
+///
+/// let dense = QuantizerConfig::by_name("dense_lattice", 64).unwrap();
+/// assert_eq!(dense.dim(), 64);
+/// assert!(QuantizerConfig::by_name("kmeans", 64).is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QuantizerConfig {
+    /// LL-VQ (sparse or dense).
+    Lattice(LatticeQuantizerConfig),
+    /// The VQ-VAE codebook.
+    Vq(VectorQuantizerConfig),
+    /// The EMA codebook.
+    VqEma(VectorQuantizerEmaConfig),
+}
+
+impl QuantizerConfig {
+    /// The paper's four quantizers for D-dimensional latents by the official checkpoints'
+    /// suffix: `sparse_lattice`, `dense_lattice`, `vq`, `vq-ema` (K = 512).
+    pub fn by_name(name: &str, dim: usize) -> Option<Self> {
+        match name {
+            "sparse_lattice" | "lattice" => {
+                Some(Self::Lattice(LatticeQuantizerConfig::new(512, dim)))
+            }
+            "dense_lattice" | "dense-lattice" => {
+                Some(Self::Lattice(LatticeQuantizerConfig::dense(512, dim)))
+            }
+            "vq" => Some(Self::Vq(VectorQuantizerConfig::new(512, dim))),
+            "vq-ema" | "vq_ema" => Some(Self::VqEma(VectorQuantizerEmaConfig::new(512, dim))),
+            _ => None,
+        }
+    }
+
+    /// The latent dimension D the quantizer works on.
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Lattice(c) => c.dim,
+            Self::Vq(c) => c.dim,
+            Self::VqEma(c) => c.dim,
+        }
+    }
+}
