@@ -3,7 +3,7 @@
 //! Learnable lattice vector quantization (LL-VQ, Khalil et al., arXiv 2310.09382) for Rust.
 //! This facade re-exports the crates of the workspace; it contains no logic of its own.
 //!
-//! - [`core`] (crate `lattice-core`): the framework-free math, always available. Its items
+//! - [`core`] (package `lattice-vq-core`, library `lattice_core`): the framework-free math, always available. Its items
 //!   are also re-exported at the root of this crate.
 //! - `tch` (feature `tch`, crate `lattice-vq-tch`): LL-VQ, VQ and VQ-EMA layers and the
 //!   paper's VQ-VAE on libtorch 2.11.
