@@ -176,6 +176,46 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
         Ok(())
     }
 
+    /// Check row-major latents (`N * D` values, rows of length D) against every rule of
+    /// [`DiagonalLattice::quantize`] without writing anything: the first bad element's error,
+    /// computed with exactly the same arithmetic. Backends whose own fast check fails call
+    /// it to report the error the core would.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if the length is not a multiple of D, [`Error::EmptyInput`],
+    /// then as [`DiagonalLattice::quantize`].
+    ///
+    /// # Example
+    /// ```
+    /// use lattice_core::{DiagonalLattice, Error};
+    ///
+    /// let lattice = DiagonalLattice::<f32>::from_slice(&[1.0, 1e-3])?;
+    /// assert!(lattice.validate_latents(&[0.5, 2.0, 1.0, 1.0]).is_ok());
+    /// let err = lattice.validate_latents(&[0.5, 2.0, 1.0, 1e7]).unwrap_err();
+    /// assert!(matches!(err, Error::CodeOverflow { row: 1, col: 1, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn validate_latents(&self, latents: &[F]) -> Result<()> {
+        let dim = self.dim();
+        if !latents.len().is_multiple_of(dim) {
+            return Err(Error::ShapeMismatch {
+                what: "latents",
+                expected: vec![latents.len() / dim, dim],
+                found: vec![latents.len()],
+            });
+        }
+        if latents.is_empty() {
+            return Err(Error::EmptyInput { what: "latents" });
+        }
+        let (basis, reciprocal) = (self.basis_slice(), self.reciprocal_slice());
+        for (row, z_row) in latents.chunks_exact(dim).enumerate() {
+            for (col, &z) in z_row.iter().enumerate() {
+                quantize_element(basis[col], reciprocal[col], z, row, col)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Check that a `(N, D)` input has at least one row and `D = self.dim()` columns.
     pub(crate) fn check_rows(&self, what: &'static str, shape: &[usize]) -> Result<()> {
         if shape[1] != self.dim() {

@@ -5,7 +5,7 @@ use candle_nn::{Init, VarBuilder};
 use lattice_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
 
 use crate::error::Result;
-use crate::output::{LossParts, QuantizerOutput, first_non_finite, to_rows};
+use crate::output::{LossParts, QuantizerOutput, to_rows};
 use crate::quantizer::Quantizer;
 
 /// Learnable lattice vector quantizer (paper Section 3; semantics of the official code), the
@@ -40,10 +40,6 @@ pub struct LatticeQuantizer {
     weight: Tensor,
     config: LatticeQuantizerConfig,
 }
-
-/// Codes must lie in `[-2^31, 2^31)` to fit in `i32`.
-const CODE_MIN: f64 = -2_147_483_648.0;
-const CODE_MAX_EXCLUSIVE: f64 = 2_147_483_648.0;
 
 /// Build an LL-VQ layer under `vb` (candle's constructor-function convention).
 ///
@@ -161,34 +157,29 @@ impl LatticeQuantizer {
         if !(b_sum.is_finite() && b_min >= min && b_max <= max) {
             self.to_core()?;
         }
-        if !(v_sum.is_finite() && v_min >= CODE_MIN && v_max < CODE_MAX_EXCLUSIVE) {
-            if let Some(error) = first_non_finite(rows)? {
-                return Err(error.into());
-            }
-            if let Some(error) = self.first_overflow(rows)? {
-                return Err(error.into());
-            }
+        if !(v_sum.is_finite() && v_min >= f64::CODE_MIN && v_max < f64::CODE_MAX_EXCLUSIVE) {
+            self.core_check(rows)?;
         }
         Ok(v)
     }
 
-    /// The core error for the first latent whose code leaves `i32`, if any (error path).
-    fn first_overflow(&self, rows: &Tensor) -> Result<Option<lattice_core::Error>> {
-        let lattice = self.to_core()?;
-        let values = rows.to_dtype(DType::F64)?.to_vec2::<f64>()?;
-        for (row, values) in values.iter().enumerate() {
-            for (col, (&z, &r)) in values.iter().zip(lattice.reciprocal()).enumerate() {
-                let scaled = z * r;
-                if !(CODE_MIN..CODE_MAX_EXCLUSIVE).contains(&scaled.round_ties_even()) {
-                    return Ok(Some(lattice_core::Error::CodeOverflow {
-                        row,
-                        col,
-                        value: scaled,
-                    }));
-                }
-            }
+    /// Re-check latents with the core's own rules and arithmetic (error path only: copies
+    /// them to the CPU), so that the error names the same element and value the core would.
+    fn core_check(&self, rows: &Tensor) -> Result<()> {
+        if self.weight.dtype() == DType::F32 {
+            let basis = self.weight.flatten_all()?.to_vec1::<f32>()?;
+            DiagonalLattice::<f32>::from_slice(&basis)?
+                .validate_latents(&rows.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?)?;
+        } else {
+            let basis = self
+                .weight
+                .flatten_all()?
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?;
+            let rows = rows.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            DiagonalLattice::<f64>::from_slice(&basis)?.validate_latents(&rows)?;
         }
-        Ok(None)
+        Ok(())
     }
 }
 

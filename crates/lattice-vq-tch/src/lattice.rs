@@ -3,8 +3,8 @@
 use lattice_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
 use tch::{Kind, Reduction, Tensor, nn};
 
-use crate::error::{Error, Result};
-use crate::output::{LossParts, QuantizerOutput, first_true, to_rows};
+use crate::error::Result;
+use crate::output::{LossParts, QuantizerOutput, to_rows};
 use crate::quantizer::Quantizer;
 
 /// Learnable lattice vector quantizer (paper Section 3; semantics of the official code).
@@ -40,10 +40,6 @@ pub struct LatticeQuantizer {
     weight: Tensor,
     config: LatticeQuantizerConfig,
 }
-
-/// Codes must lie in `[-2^31, 2^31)` to fit in `i32`.
-const CODE_MIN: f64 = -2_147_483_648.0;
-const CODE_MAX_EXCLUSIVE: f64 = 2_147_483_648.0;
 
 impl LatticeQuantizer {
     /// Register the basis under `path` and initialise it `U(-r, r)` (Eq. 6) from torch's
@@ -148,34 +144,31 @@ impl LatticeQuantizer {
         if !(b_min >= min && b_max <= max) {
             self.validate_basis()?;
         }
-        if !(v_min >= CODE_MIN && v_max < CODE_MAX_EXCLUSIVE) {
-            return Err(self.locate_bad_latent(rows, &v)?);
+        if !(v_min >= f64::CODE_MIN && v_max < f64::CODE_MAX_EXCLUSIVE) {
+            self.core_check(rows)?;
         }
         Ok(v)
     }
 
-    /// The core error for the first bad latent (non-finite, or a code outside `i32`).
-    fn locate_bad_latent(&self, rows: &Tensor, v: &Tensor) -> Result<Error> {
-        let dim = self.config.dim as i64;
-        let non_finite = rows.f_isfinite()?.f_logical_not()?;
-        let overflow = v
-            .f_ge(CODE_MAX_EXCLUSIVE)?
-            .f_logical_or(&v.f_lt(CODE_MIN)?)?;
-        let bad = non_finite.f_logical_or(&overflow)?;
-        let (row, col) = first_true(&bad, dim)?.unwrap_or((0, 0));
-        let index = [row as i64, col as i64];
-        let value = rows.f_double_value(&index)?;
-        let error = if value.is_finite() {
-            let scaled = value * self.weight.f_double_value(&[0, col as i64])?.recip();
-            lattice_core::Error::CodeOverflow {
-                row,
-                col,
-                value: scaled,
-            }
-        } else {
-            lattice_core::Error::NonFiniteLatent { row, col, value }
+    /// Re-check latents with the core's own rules and arithmetic (error path only: copies
+    /// them to the CPU), so that the error names the same element and value the core would.
+    fn core_check(&self, rows: &Tensor) -> Result<()> {
+        let flat = |t: &Tensor| {
+            t.f_detach()?
+                .f_to_device(tch::Device::Cpu)?
+                .f_to_kind(self.weight.kind())?
+                .f_flatten(0, -1)
         };
-        Ok(error.into())
+        if self.weight.kind() == Kind::Float {
+            let basis = Vec::<f32>::try_from(flat(&self.weight)?)?;
+            DiagonalLattice::<f32>::from_slice(&basis)?
+                .validate_latents(&Vec::<f32>::try_from(flat(rows)?)?)?;
+        } else {
+            let basis = Vec::<f64>::try_from(flat(&self.weight)?)?;
+            DiagonalLattice::<f64>::from_slice(&basis)?
+                .validate_latents(&Vec::<f64>::try_from(flat(rows)?)?)?;
+        }
+        Ok(())
     }
 }
 
