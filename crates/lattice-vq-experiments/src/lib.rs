@@ -1,10 +1,13 @@
-//! Datasets and helpers shared by lattice-vq's example binaries and tests. Framework-free:
-//! images come out as `f32` buffers that any backend wraps without copying again.
+//! Datasets, training loop and helpers shared by lattice-vq's example binaries and tests.
+//!
+//! The data side ([`data`]) is framework-free: images come out as `f32` buffers that any
+//! backend wraps without converting again. The training side ([`train`]) drives the tch or
+//! candle VQ-VAE through one small [`train::Backend`] trait.
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod error;
-pub mod fashion_mnist;
-pub mod idx;
 pub mod reference;
 
+pub use data::fashion_mnist;
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::idx::read_idx;
+use super::idx::read_idx;
 
 /// Image side length.
 pub const SIDE: usize = 28;
@@ -127,4 +127,29 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
             path: plain,
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (nor .gz)"),
         })
+}
+
+impl super::Dataset for FashionMnist {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn shape(&self) -> super::ImageShape {
+        super::ImageShape {
+            channels: 1,
+            height: SIDE,
+            width: SIDE,
+        }
+    }
+
+    fn load(&self, index: usize, flip: bool, out: &mut [f32]) -> Result<()> {
+        let size = SIDE * SIDE;
+        let image = &self.pixels[index * size..(index + 1) * size];
+        if flip {
+            super::flip_into(image, self.shape(), out);
+        } else {
+            out.copy_from_slice(image);
+        }
+        Ok(())
+    }
 }
