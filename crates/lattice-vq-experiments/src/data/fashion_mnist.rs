@@ -2,8 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::embedded::embedded_sample;
+use super::idx::{IdxArray, read_idx};
 use crate::error::{Error, Result};
-use super::idx::read_idx;
+
+pub use super::Split;
 
 /// Image side length.
 pub const SIDE: usize = 28;
@@ -14,21 +17,12 @@ pub const SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
 /// Environment variable naming a directory with the IDX files.
 pub const DATA_ENV: &str = "LATTICE_VQ_DATA";
 
-/// Which part of the dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    /// The 60,000 training images (`train-*`).
-    Train,
-    /// The 10,000 test images (`t10k-*`).
-    Test,
-}
-
-impl Split {
-    fn prefix(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Test => "t10k",
-        }
+/// The file name prefix of a split: the 60,000 training images are `train-*`, the 10,000
+/// test images `t10k-*`.
+fn prefix(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
     }
 }
 
@@ -58,28 +52,57 @@ impl FashionMnist {
     /// [`Error::Io`] or [`Error::Format`] naming the file: missing, truncated, corrupt, not
     /// 28x28 images, or images and labels of different counts.
     pub fn load(dir: &Path, split: Split) -> Result<Self> {
-        let images_path = find_file(dir, &format!("{}-images-idx3-ubyte", split.prefix()))?;
-        let labels_path = find_file(dir, &format!("{}-labels-idx1-ubyte", split.prefix()))?;
+        let images_path = find_file(dir, &format!("{}-images-idx3-ubyte", prefix(split)))?;
+        let labels_path = find_file(dir, &format!("{}-labels-idx1-ubyte", prefix(split)))?;
         let images = read_idx(&images_path)?;
         let labels = read_idx(&labels_path)?;
+        Self::from_idx(&images_path, images, &labels_path, labels)
+    }
+
+    /// Parse a split from the contents of its two IDX files, each gzip-compressed when its
+    /// name ends in `.gz` (the names only label errors): for files already in memory.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Format`] naming the file, as [`FashionMnist::load`].
+    pub fn from_idx_bytes(
+        images_name: &Path,
+        images: &[u8],
+        labels_name: &Path,
+        labels: &[u8],
+    ) -> Result<Self> {
+        let images = super::idx::decode_idx(images_name, images)?;
+        let labels = super::idx::decode_idx(labels_name, labels)?;
+        Self::from_idx(images_name, images, labels_name, labels)
+    }
+
+    /// Check decoded IDX arrays are 28x28 images and as many labels, and preprocess.
+    fn from_idx(
+        images_path: &Path,
+        images: IdxArray,
+        labels_path: &Path,
+        labels: IdxArray,
+    ) -> Result<Self> {
         let format = |path: &Path, problem: String| Error::Format {
             path: path.to_path_buf(),
             problem,
         };
         if images.dims.len() != 3 || images.dims[1] != SIDE || images.dims[2] != SIDE {
             return Err(format(
-                &images_path,
+                images_path,
                 format!("dimensions {:?}, expected (N, 28, 28)", images.dims),
             ));
         }
         if labels.dims.len() != 1 || labels.dims[0] != images.dims[0] {
             return Err(format(
-                &labels_path,
+                labels_path,
                 format!(
                     "dimensions {:?}, expected ({},) to match the images",
                     labels.dims, images.dims[0]
                 ),
             ));
+        }
+        if let Some(bad) = labels.data.iter().find(|&&l| l >= 10) {
+            return Err(format(labels_path, format!("label {bad}, expected 0..=9")));
         }
         let pixels = images
             .data
@@ -93,16 +116,74 @@ impl FashionMnist {
     }
 }
 
+/// Where [`load_or_embedded`] found the images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The full dataset's files in this directory.
+    Files(PathBuf),
+    /// The small sample compiled into the crate ([`embedded_sample`]): 4,000 training and
+    /// 1,000 test images, for smoke runs only; its results are not the paper's.
+    Embedded,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Files(dir) => write!(f, "{}", dir.display()),
+            Source::Embedded => {
+                f.write_str("embedded fashion-mnist sample (4000 train, 1000 test)")
+            }
+        }
+    }
+}
+
+/// Load `split` from the directory [`locate`] finds, or from the [embedded
+/// sample](embedded_sample) when none of the places searched holds the dataset. The
+/// [`Source`] says which; callers should report it, since the sample is far smaller.
+///
+/// # Errors
+/// A directory that is found but holds a missing, truncated or corrupt file is an error
+/// naming the file, never a silent fallback to the sample.
+pub fn load_or_embedded(explicit: Option<&Path>, split: Split) -> Result<(FashionMnist, Source)> {
+    load_or_embedded_in(&search_path(explicit), split)
+}
+
+/// [`load_or_embedded`] over the given `candidates` directories only, first match wins.
+///
+/// # Errors
+/// As [`load_or_embedded`].
+pub fn load_or_embedded_in(candidates: &[PathBuf], split: Split) -> Result<(FashionMnist, Source)> {
+    match locate_in(candidates) {
+        Ok(dir) => Ok((FashionMnist::load(&dir, split)?, Source::Files(dir))),
+        Err(Error::NotFound { .. }) => Ok((embedded_sample(split)?, Source::Embedded)),
+        Err(other) => Err(other),
+    }
+}
+
+/// The places [`locate`] searches, in order: `explicit` if given, `$LATTICE_VQ_DATA` if
+/// set, [`SYSTEM_DIR`].
+pub fn search_path(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    candidates.extend(explicit.map(Path::to_path_buf));
+    candidates.extend(std::env::var_os(DATA_ENV).map(PathBuf::from));
+    candidates.push(PathBuf::from(SYSTEM_DIR));
+    candidates
+}
+
 /// The directory to read Fashion-MNIST from: `explicit` if given, else `$LATTICE_VQ_DATA`,
 /// else [`SYSTEM_DIR`]; the first that holds the test images.
 ///
 /// # Errors
 /// [`Error::NotFound`] listing the places searched.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    candidates.extend(explicit.map(Path::to_path_buf));
-    candidates.extend(std::env::var_os(DATA_ENV).map(PathBuf::from));
-    candidates.push(PathBuf::from(SYSTEM_DIR));
+    locate_in(&search_path(explicit))
+}
+
+/// The first of `candidates` that holds the test images (`t10k-images-idx3-ubyte[.gz]`).
+///
+/// # Errors
+/// [`Error::NotFound`] listing the candidates.
+pub fn locate_in(candidates: &[PathBuf]) -> Result<PathBuf> {
     candidates
         .iter()
         .find(|dir| find_file(dir, "t10k-images-idx3-ubyte").is_ok())

@@ -22,22 +22,36 @@ pub struct IdxArray {
 /// magic number, an element type other than unsigned bytes, or a file whose length does not
 /// match its header (truncated or with trailing bytes).
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let io = |source| Error::Io {
+    let raw = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
-    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+    })?;
+    decode_idx(path, &raw)
+}
+
+/// Decode the contents `raw` of an unsigned-byte IDX file named `name`: gunzipped first
+/// when the name ends in `.gz`. For files already in memory (the [embedded
+/// sample](super::embedded)); `name` only labels the errors and picks the compression.
+///
+/// # Errors
+/// As [`read_idx`], naming `name`.
+pub fn decode_idx(name: &Path, raw: &[u8]) -> Result<IdxArray> {
+    let unzipped;
+    let bytes = if name.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
+        flate2::read::GzDecoder::new(raw)
             .read_to_end(&mut out)
-            .map_err(io)?;
-        out
+            .map_err(|source| Error::Io {
+                path: name.to_path_buf(),
+                source,
+            })?;
+        unzipped = out;
+        unzipped.as_slice()
     } else {
         raw
     };
-    parse_idx(&bytes).map_err(|problem| Error::Format {
-        path: path.to_path_buf(),
+    parse_idx(bytes).map_err(|problem| Error::Format {
+        path: name.to_path_buf(),
         problem,
     })
 }

@@ -3,16 +3,44 @@
 //! Every dataset implements [`Dataset`]: images come out one at a time as `f32` CHW buffers,
 //! already preprocessed (Fashion-MNIST `x / 255 - 0.5`; CelebA and FFHQ `[0, 1]`), so the
 //! backends wrap a batch without converting it again.
+//!
+//! | dataset | type | shape | values |
+//! |---|---|---|---|
+//! | Fashion-MNIST | [`fashion_mnist::FashionMnist`] (or [`embedded`]'s sample) | 1x28x28 | [-0.5, 0.5] |
+//! | CelebA | [`CelebA`] | 3x148x148 (centre crop) | [0, 1] |
+//! | FFHQ-1024 | [`ffhq::open`] ([`ImageFolder`]) | 3x1024x1024 | [0, 1] |
+//! | any folder of images | [`ImageFolder`] | as given | [0, 1] |
+//! | smoke tests | [`Synthetic`] | as given | [0, 1] |
 
 use std::sync::Arc;
 
 use crate::error::Result;
 
 pub mod batches;
+pub mod celeba;
+mod decode;
+pub mod embedded;
 pub mod fashion_mnist;
+pub mod ffhq;
+pub mod folder;
 pub mod idx;
+pub mod synthetic;
 
 pub use batches::{Batch, BatchOptions, Batches};
+pub use celeba::CelebA;
+pub use folder::ImageFolder;
+pub use synthetic::Synthetic;
+
+/// The training or the test part of a dataset with two parts (each dataset says which
+/// images are which: [`fashion_mnist`] its `train-*`/`t10k-*` files, [`ffhq`] a split of the
+/// sorted file names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The training part.
+    Train,
+    /// The test part.
+    Test,
+}
 
 /// Channels, height and width of every image of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +163,10 @@ impl Subset {
     /// If an index is out of range.
     pub fn new(inner: Arc<dyn Dataset>, indices: Vec<usize>) -> Self {
         let len = inner.len();
-        assert!(indices.iter().all(|&i| i < len), "subset index out of range");
+        assert!(
+            indices.iter().all(|&i| i < len),
+            "subset index out of range"
+        );
         Self { inner, indices }
     }
 }
