@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// Errors of dataset loading.
+/// Errors of dataset loading, training and evaluation.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -31,6 +31,25 @@ pub enum Error {
         dataset: &'static str,
         /// The places searched, comma-separated.
         searched: String,
+    },
+    /// The tensor framework (tch or candle) failed.
+    #[error("{backend}: {message}")]
+    Backend {
+        /// `tch` or `candle`.
+        backend: &'static str,
+        /// The framework's message.
+        message: String,
+    },
+    /// A lattice-core rule was broken (bad latents, codes out of range, bad config).
+    #[error(transparent)]
+    Core(#[from] lattice_core::Error),
+    /// An option or a combination of options that cannot work.
+    #[error("invalid {what}: {problem}")]
+    Invalid {
+        /// The option.
+        what: String,
+        /// Why it cannot be used.
+        problem: String,
     },
 }
 

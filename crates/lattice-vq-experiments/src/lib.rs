@@ -9,6 +9,7 @@ pub mod data;
 pub mod error;
 pub mod png;
 pub mod reference;
+pub mod train;
 
 pub use data::fashion_mnist;
 pub use error::{Error, Result};

@@ -1,7 +1,7 @@
-//! The README's main job until the reference VQ-VAE lands: an LL-VQ layer trained by hand
-//! (no autograd) on synthetic encoder-like latents, printing codebook usage as it goes.
+//! The core alone, no tensor framework: an LL-VQ basis trained by hand (no autograd) on
+//! synthetic encoder-like latents, printing codebook usage as it goes.
 //!
-//! `cargo run --release --example quickstart`
+//! `cargo run --release --example core_basics`
 //!
 //! It initialises the paper's sparse lattice (K = 512, D = 64), then runs plain gradient
 //! descent on the basis with the core's hand-written gradients (Eq. 7-8). With
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         if x < 0.0 { 0.01 * x } else { x }
     });
     println!(
-        "LL-VQ quickstart: {ROWS} latent vectors of D = {DIM}, K = {}, init range +-{:.4}",
+        "LL-VQ core basics: {ROWS} latent vectors of D = {DIM}, K = {}, init range +-{:.4}",
         config.codebook_size,
         config.init_half_width()?
     );

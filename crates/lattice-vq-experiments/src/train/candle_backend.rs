@@ -1,0 +1,295 @@
+//! [`Backend`] on candle, with `lattice_vq_candle::VqVae`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{D, DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use lattice_core::{QuantizerConfig, VqVaeConfig};
+use lattice_vq_candle::{VqVae, VqVaeOutput};
+
+use super::adam;
+use super::counting::{CodeKind, CodeRows};
+use super::{Backend, StepStats};
+use crate::data::Batch;
+use crate::error::{Error, Result};
+
+fn fail(e: impl std::fmt::Display) -> Error {
+    Error::Backend {
+        backend: "candle",
+        message: e.to_string(),
+    }
+}
+
+/// The candle device for `cpu`, `cuda` or `cuda:N`.
+///
+/// # Errors
+/// [`Error::Invalid`] for another name; [`Error::Backend`] when CUDA is not available
+/// (built without the `cuda` feature, or no GPU).
+pub fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Device::new_cuda(0).map_err(fail),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Device::new_cuda(n).map_err(fail),
+            _ => Err(Error::Invalid {
+                what: "device".into(),
+                problem: format!("{other:?}: expected cpu, cuda or cuda:N"),
+            }),
+        },
+    }
+}
+
+/// The paper's VQ-VAE on candle with Adam state.
+pub struct CandleBackend {
+    varmap: VarMap,
+    model: VqVae,
+    device: Device,
+    has_ema: bool,
+    /// Adam moments by variable name, created at the first step.
+    moments: HashMap<String, (Tensor, Tensor)>,
+    steps: u64,
+}
+
+impl std::fmt::Debug for CandleBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CandleBackend")
+            .field("model", &self.model)
+            .field("device", &self.device)
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CandleBackend {
+    /// A freshly initialised model (PyTorch's default initialisation; candle's CPU random
+    /// generator cannot be seeded, so candle runs are not repeatable bit for bit).
+    ///
+    /// # Errors
+    /// An invalid config, a framework failure.
+    pub fn new(config: &VqVaeConfig, quantizer: &QuantizerConfig, device: Device) -> Result<Self> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let model = VqVae::new(config, quantizer, vb).map_err(fail)?;
+        Ok(Self {
+            varmap,
+            model,
+            device,
+            has_ema: matches!(quantizer, QuantizerConfig::VqEma(_)),
+            moments: HashMap::new(),
+            steps: 0,
+        })
+    }
+
+    fn images(&self, batch: &Batch) -> Result<Tensor> {
+        let s = batch.shape;
+        Tensor::from_slice(
+            &batch.images,
+            (batch.len, s.channels, s.height, s.width),
+            &self.device,
+        )
+        .map_err(fail)
+    }
+
+    fn trainable(&self) -> Vec<(String, Var)> {
+        let data = self.varmap.data().lock().expect("var map lock");
+        let mut vars: Vec<(String, Var)> =
+            data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    fn adam_step(&mut self, grads: &candle_core::backprop::GradStore, lr: f64) -> Result<()> {
+        self.steps += 1;
+        let (step_size, bias2_sqrt) = adam::step_scalars(lr, self.steps);
+        for (name, var) in self.trainable() {
+            // EMA state gets no gradient: like PyTorch's Adam, skip what has none.
+            let Some(grad) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            let (m, v) = match self.moments.remove(&name) {
+                Some(mv) => mv,
+                None => (
+                    grad.zeros_like().map_err(fail)?,
+                    grad.zeros_like().map_err(fail)?,
+                ),
+            };
+            let step = || -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+                let m = ((m * adam::BETA1)? + (grad * (1.0 - adam::BETA1))?)?;
+                let v = ((v * adam::BETA2)? + (grad.sqr()? * (1.0 - adam::BETA2))?)?;
+                let denom = ((v.sqrt()? / bias2_sqrt)? + adam::EPS)?;
+                let p = (var.as_tensor() - ((&m / denom)? * step_size)?)?;
+                Ok((m, v, p))
+            };
+            let (m, v, p) = step().map_err(fail)?;
+            var.set(&p).map_err(fail)?;
+            self.moments.insert(name, (m, v));
+        }
+        Ok(())
+    }
+
+    fn codes(&self, out: &lattice_vq_candle::QuantizerOutput, kind: CodeKind) -> Result<CodeRows> {
+        let rows = match kind {
+            CodeKind::None => CodeRows::default(),
+            CodeKind::Codes => {
+                let codes = &out.codes;
+                let dim = if codes.rank() == 4 {
+                    codes.dim(D::Minus1).map_err(fail)?
+                } else {
+                    1
+                };
+                let data: Vec<i64> = codes
+                    .flatten_all()
+                    .and_then(|c| c.to_dtype(DType::I64))
+                    .and_then(|c| c.to_vec1())
+                    .map_err(fail)?;
+                CodeRows {
+                    // Lattice codes are i32 already; VQ indices are below K.
+                    data: data.into_iter().map(|c| c as i32).collect(),
+                    dim,
+                }
+            }
+            CodeKind::Vectors => {
+                let q = &out.quantized;
+                let dim = q.dim(1).map_err(fail)?;
+                let rows: Vec<f32> = q
+                    .permute((0, 2, 3, 1))
+                    .and_then(|q| q.flatten_all())
+                    .and_then(|q| q.to_vec1())
+                    .map_err(fail)?;
+                CodeRows::from_vectors(&rows, dim)
+            }
+        };
+        Ok(rows)
+    }
+}
+
+fn stats(out: &VqVaeOutput, images: &Tensor) -> Result<(Tensor, StepStats)> {
+    let reconstruction = out.reconstruction_error(images).map_err(fail)?;
+    let loss = (&reconstruction + &out.quantizer.loss).map_err(fail)?;
+    let p = &out.quantizer.parts;
+    let values: Vec<f32> = Tensor::stack(
+        &[&loss, &reconstruction, &p.embedding, &p.commitment, &p.size],
+        0,
+    )
+    .and_then(|t| t.to_dtype(DType::F32))
+    .and_then(|t| t.to_vec1())
+    .map_err(fail)?;
+    let stats = StepStats {
+        loss: f64::from(values[0]),
+        reconstruction: f64::from(values[1]),
+        embedding: f64::from(values[2]),
+        commitment: f64::from(values[3]),
+        size: f64::from(values[4]),
+    };
+    Ok((loss, stats))
+}
+
+impl Backend for CandleBackend {
+    fn name(&self) -> &'static str {
+        "candle"
+    }
+
+    fn train_step(
+        &mut self,
+        batch: &Batch,
+        lr: f64,
+        kind: CodeKind,
+    ) -> Result<(StepStats, CodeRows)> {
+        let images = self.images(batch)?;
+        let out = self.model.forward_t(&images, true).map_err(fail)?;
+        let (loss, stats) = stats(&out, &images)?;
+        let grads = loss.backward().map_err(fail)?;
+        self.adam_step(&grads, lr)?;
+        Ok((stats, self.codes(&out.quantizer, kind)?))
+    }
+
+    fn quantize(&mut self, batch: &Batch, train: bool, kind: CodeKind) -> Result<CodeRows> {
+        let images = self.images(batch)?;
+        let latents = self.model.encode(&images).map_err(fail)?.detach();
+        let out = self
+            .model
+            .quantizer()
+            .forward_t(&latents, train)
+            .map_err(fail)?;
+        self.codes(&out, kind)
+    }
+
+    fn evaluate(
+        &mut self,
+        batch: &Batch,
+        keep_reconstruction: bool,
+    ) -> Result<(f64, CodeRows, Option<Vec<f32>>)> {
+        let images = self.images(batch)?;
+        let out = self.model.forward_t(&images, false).map_err(fail)?;
+        let sse = (&out.reconstruction - &images)
+            .and_then(|d| d.sqr())
+            .and_then(|d| d.to_dtype(DType::F64))
+            .and_then(|d| d.sum_all())
+            .and_then(|d| d.to_scalar::<f64>())
+            .map_err(fail)?;
+        let reconstruction = if keep_reconstruction {
+            Some(
+                out.reconstruction
+                    .flatten_all()
+                    .and_then(|r| r.to_vec1())
+                    .map_err(fail)?,
+            )
+        } else {
+            None
+        };
+        Ok((
+            sse,
+            self.codes(&out.quantizer, CodeKind::Codes)?,
+            reconstruction,
+        ))
+    }
+
+    fn save(&self, model: &Path, optimizer: Option<&Path>) -> Result<()> {
+        lattice_vq_candle::save_checkpoint(&self.varmap, model).map_err(fail)?;
+        if let Some(path) = optimizer {
+            let mut tensors: HashMap<String, Tensor> = HashMap::new();
+            for (name, (m, v)) in &self.moments {
+                tensors.insert(format!("m.{name}"), m.clone());
+                tensors.insert(format!("v.{name}"), v.clone());
+            }
+            let steps = Tensor::new(&[self.steps as i64], &Device::Cpu).map_err(fail)?;
+            tensors.insert("steps".into(), steps);
+            super::checkpoint::atomic_write(path, |tmp| {
+                candle_core::safetensors::save(&tensors, tmp).map_err(fail)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, model: &Path, optimizer: Option<&Path>) -> Result<()> {
+        lattice_vq_candle::load_checkpoint(&self.varmap, model).map_err(fail)?;
+        if let Some(path) = optimizer {
+            let tensors = candle_core::safetensors::load(path, &self.device).map_err(fail)?;
+            let mut moments = HashMap::new();
+            for (name, _) in self.trainable() {
+                if let (Some(m), Some(v)) = (
+                    tensors.get(&format!("m.{name}")),
+                    tensors.get(&format!("v.{name}")),
+                ) {
+                    moments.insert(name, (m.clone(), v.clone()));
+                }
+            }
+            let steps = tensors
+                .get("steps")
+                .and_then(|t| t.to_vec1::<i64>().ok())
+                .and_then(|v| v.first().copied())
+                .ok_or_else(|| Error::Format {
+                    path: path.to_path_buf(),
+                    problem: "no step count: not an optimizer state file".into(),
+                })?;
+            self.moments = moments;
+            self.steps = steps.max(0) as u64;
+        }
+        Ok(())
+    }
+
+    fn has_ema_state(&self) -> bool {
+        self.has_ema
+    }
+}

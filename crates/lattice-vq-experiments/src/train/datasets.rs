@@ -1,0 +1,163 @@
+//! Opening a dataset by name, with the paper's splits.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::data::celeba::Partition;
+use crate::data::fashion_mnist::{self, Split};
+use crate::data::{
+    CelebA, Dataset, ImageFolder, ImageShape, Subset, Synthetic, ffhq, random_split,
+};
+use crate::error::{Error, Result};
+
+/// Training, validation and test images of one dataset.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    /// Trained on.
+    pub train: Arc<dyn Dataset>,
+    /// Held out of training, evaluated after each epoch.
+    pub validation: Arc<dyn Dataset>,
+    /// Evaluated after training.
+    pub test: Arc<dyn Dataset>,
+    /// Where the images came from.
+    pub source: String,
+}
+
+/// The seed of held-out splits: fixed, so every run holds out the same images.
+pub const SPLIT_SEED: u64 = 0;
+
+/// Validation images taken from the test split where a dataset has no validation split of
+/// its own that we use (FFHQ, image folders): enough to follow training, cheap per epoch.
+pub const VALIDATION_FROM_TEST: usize = 500;
+
+/// Images of the synthetic dataset's training split (its test and validation have 256).
+pub const SYNTHETIC_TRAIN: usize = 2048;
+
+/// The names [`open`] knows.
+pub const DATASETS: &str = "fashion-mnist, celeba, ffhq1024, folder, synthetic";
+
+/// Open dataset `name` with the paper's splits:
+/// - `fashion-mnist`: `data_dir`, `$LATTICE_VQ_DATA`, `/usr/share/datasets/fashion-mnist`,
+///   else the embedded sample; 55k/5k train/validation split of the training file (a fixed
+///   shuffle), the 10k test file;
+/// - `celeba`: `data_dir` with `img_align_celeba/` and `list_eval_partition.txt`; the
+///   official train/valid/test partition;
+/// - `ffhq1024`: `data_dir` with the 70k PNGs; first 60k by name train, the rest test;
+/// - `folder`: any folder of same-sized PNG/JPG images; the last tenth by name tests;
+/// - `synthetic`: generated 28x28 images in [-0.5, 0.5] (no files).
+///
+/// # Errors
+/// [`Error::NotFound`] when a dataset's folder is missing, loading errors naming the file,
+/// [`Error::Invalid`] for an unknown name.
+pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
+    let needs_dir = || {
+        data_dir.ok_or_else(|| Error::NotFound {
+            dataset: "images",
+            searched: format!("nothing: --data-dir is required for {name}"),
+        })
+    };
+    match name {
+        "fashion-mnist" => {
+            let (train, source) = fashion_mnist::load_or_embedded(data_dir, Split::Train)?;
+            let test = match &source {
+                fashion_mnist::Source::Files(dir) => {
+                    fashion_mnist::FashionMnist::load(dir, Split::Test)?
+                }
+                fashion_mnist::Source::Embedded => {
+                    crate::data::embedded::embedded_sample(Split::Test)?
+                }
+            };
+            let train: Arc<dyn Dataset> = Arc::new(train);
+            // The paper's 55k/5k split of the 60k training images (a twelfth held out).
+            let (train_idx, val_idx) = random_split(train.len(), train.len() / 12, SPLIT_SEED);
+            Ok(Splits {
+                validation: Arc::new(Subset::new(train.clone(), val_idx)),
+                train: Arc::new(Subset::new(train, train_idx)),
+                test: Arc::new(test),
+                source: source.to_string(),
+            })
+        }
+        "celeba" => {
+            let root = needs_dir()?;
+            Ok(Splits {
+                train: Arc::new(CelebA::open(root, Partition::Train)?),
+                validation: Arc::new(CelebA::open(root, Partition::Valid)?),
+                test: Arc::new(CelebA::open(root, Partition::Test)?),
+                source: root.display().to_string(),
+            })
+        }
+        "ffhq1024" => {
+            let dir = needs_dir()?;
+            let test: Arc<dyn Dataset> = Arc::new(ffhq::open(dir, crate::data::Split::Test)?);
+            Ok(Splits {
+                train: Arc::new(ffhq::open(dir, crate::data::Split::Train)?),
+                validation: first(&test, VALIDATION_FROM_TEST),
+                test,
+                source: dir.display().to_string(),
+            })
+        }
+        "folder" => {
+            let dir = needs_dir()?;
+            let files = crate::data::folder::list_images(dir)?;
+            let shape = first_image_shape(dir, files.first())?;
+            let test_len = (files.len() / 10).max(1);
+            if files.len() <= test_len {
+                return Err(Error::Format {
+                    path: dir.to_path_buf(),
+                    problem: "needs at least 2 images (a tenth of them test)".into(),
+                });
+            }
+            let split_at = files.len() - test_len;
+            let test_files = files[split_at..].to_vec();
+            let train_files = files[..split_at].to_vec();
+            let test: Arc<dyn Dataset> =
+                Arc::new(ImageFolder::from_files(dir, test_files, shape, true)?);
+            Ok(Splits {
+                train: Arc::new(ImageFolder::from_files(dir, train_files, shape, true)?),
+                validation: first(&test, VALIDATION_FROM_TEST),
+                test,
+                source: dir.display().to_string(),
+            })
+        }
+        "synthetic" => {
+            let shape = ImageShape {
+                channels: 1,
+                height: 28,
+                width: 28,
+            };
+            Ok(Splits {
+                train: Arc::new(Synthetic::new(SYNTHETIC_TRAIN, shape, 1).centered()),
+                validation: Arc::new(Synthetic::new(256, shape, 2).centered()),
+                test: Arc::new(Synthetic::new(256, shape, 3).centered()),
+                source: "synthetic".into(),
+            })
+        }
+        other => Err(Error::Invalid {
+            what: "dataset".into(),
+            problem: format!("{other:?} is not one of {DATASETS}"),
+        }),
+    }
+}
+
+fn first(dataset: &Arc<dyn Dataset>, n: usize) -> Arc<dyn Dataset> {
+    Arc::new(Subset::new(
+        dataset.clone(),
+        (0..n.min(dataset.len())).collect(),
+    ))
+}
+
+fn first_image_shape(dir: &Path, file: Option<&std::path::PathBuf>) -> Result<ImageShape> {
+    let file = file.ok_or_else(|| Error::Format {
+        path: dir.to_path_buf(),
+        problem: "no png or jpg images".into(),
+    })?;
+    let (width, height) = image::image_dimensions(file).map_err(|e| Error::Format {
+        path: file.clone(),
+        problem: e.to_string(),
+    })?;
+    Ok(ImageShape {
+        channels: 3,
+        height: height as usize,
+        width: width as usize,
+    })
+}

@@ -1,0 +1,112 @@
+//! Eval-mode passes over a dataset: reconstruction error and codebook usage.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lattice_core::{HyperLogLog, UniqueCodes};
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+use super::{Backend, CodeKind};
+use crate::data::{Batch, BatchOptions, Batches, Dataset};
+use crate::error::Result;
+
+/// What an evaluation measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvalReport {
+    /// Images evaluated.
+    pub images: usize,
+    /// Latent vectors quantized.
+    pub vectors: u64,
+    /// Per-pixel mean squared reconstruction error.
+    pub mse: f64,
+    /// Distinct codes used (lattice code vectors or codeword indices), exact.
+    pub unique_codes: usize,
+    /// Perplexity of the code distribution, `exp(entropy)`.
+    pub perplexity: f64,
+    /// HyperLogLog estimate of the distinct codes, when a sketch was asked for.
+    pub unique_codes_sketch: Option<f64>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Evaluate `backend` on `dataset` in eval mode, in order, `batch_size` images at a time
+/// (at most `max_images`). `on_batch` sees each batch and its reconstructions (for
+/// picture grids); `sketch`, when given, also sees every code; `progress` is told after each batch.
+///
+/// # Errors
+/// Loading or framework failures.
+pub fn evaluate(
+    backend: &mut dyn Backend,
+    dataset: Arc<dyn Dataset>,
+    batch_size: usize,
+    max_images: Option<usize>,
+    mut sketch: Option<&mut HyperLogLog>,
+    mut on_batch: impl FnMut(&Batch, &[f32]),
+    progress: &indicatif::ProgressBar,
+) -> Result<EvalReport> {
+    let start = Instant::now();
+    let mut options = BatchOptions::sequential(batch_size);
+    let images = max_images.map_or(dataset.len(), |m| m.min(dataset.len()));
+    options.max_batches = Some(images.div_ceil(batch_size));
+    let mut codes: Option<UniqueCodes> = None;
+    let (mut sse, mut pixels, mut seen) = (0.0, 0usize, 0usize);
+    for batch in Batches::new(dataset, &options) {
+        let mut batch = batch?;
+        if seen + batch.len > images {
+            batch.len = images - seen;
+            batch.images.truncate(batch.len * batch.shape.len());
+        }
+        let (batch_sse, rows, reconstruction) = backend.evaluate(&batch, true)?;
+        sse += batch_sse;
+        pixels += batch.images.len();
+        seen += batch.len;
+        rows.count_into(&mut codes)?;
+        if let Some(sketch) = sketch.as_deref_mut()
+            && rows.dim > 0
+        {
+            let view = ArrayView2::from_shape((rows.data.len() / rows.dim, rows.dim), &rows.data)
+                .expect("whole rows");
+            sketch.insert_rows(view);
+        }
+        if let Some(r) = reconstruction {
+            on_batch(&batch, &r);
+        }
+        progress.inc(batch.len as u64);
+    }
+    let codes = codes.unwrap_or_else(|| UniqueCodes::new(1));
+    Ok(EvalReport {
+        images: seen,
+        vectors: codes.total(),
+        mse: sse / pixels.max(1) as f64,
+        unique_codes: codes.len(),
+        perplexity: codes.perplexity(),
+        unique_codes_sketch: sketch.map(|s| s.estimate()),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Count the distinct codes (`kind`) the quantizer gives over `dataset`, encoder and
+/// quantizer only, in training mode when `train` (a VQ-EMA codebook then moves at every
+/// batch, as when the paper counted).
+///
+/// # Errors
+/// Loading or framework failures.
+pub fn count_codes(
+    backend: &mut dyn Backend,
+    dataset: Arc<dyn Dataset>,
+    batch_size: usize,
+    train: bool,
+    kind: CodeKind,
+    progress: &indicatif::ProgressBar,
+) -> Result<usize> {
+    let mut codes: Option<UniqueCodes> = None;
+    for batch in Batches::new(dataset, &BatchOptions::sequential(batch_size)) {
+        let batch = batch?;
+        backend
+            .quantize(&batch, train, kind)?
+            .count_into(&mut codes)?;
+        progress.inc(batch.len as u64);
+    }
+    Ok(codes.map_or(0, |c| c.len()))
+}

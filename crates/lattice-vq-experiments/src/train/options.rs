@@ -1,0 +1,76 @@
+//! What a training run is: dataset, quantizer, backend, schedule.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// What the official code ran: `ExponentialLR(gamma = 0)` stepped per epoch, so the
+    /// learning rate is 0 from the second epoch on and only epoch 1 trains (paper-notes).
+    Paper,
+    /// The learning rate held for every epoch, so all epochs train.
+    Fixed,
+}
+
+impl Protocol {
+    /// The learning rate of (zero-based) `epoch`.
+    pub fn learning_rate(self, base: f64, epoch: usize) -> f64 {
+        match (self, epoch) {
+            (Protocol::Paper, 0) | (Protocol::Fixed, _) => base,
+            (Protocol::Paper, _) => 0.0,
+        }
+    }
+}
+
+/// Which framework trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// libtorch through tch (build with `--features tch`).
+    Tch,
+    /// candle, pure Rust.
+    Candle,
+}
+
+/// A training run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainOptions {
+    /// `fashion-mnist`, `celeba`, `ffhq1024`, `folder` or `synthetic`.
+    pub dataset: String,
+    /// Where the dataset is (`None`: the dataset's own lookup).
+    pub data_dir: Option<PathBuf>,
+    /// `lattice`, `dense-lattice`, `vq` or `vq-ema`.
+    pub quantizer: String,
+    /// The framework.
+    pub backend: BackendKind,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Epochs (the paper: 5).
+    pub epochs: usize,
+    /// Images per batch (the paper: 64, FFHQ 32).
+    pub batch_size: usize,
+    /// Adam's learning rate (the paper: 1e-3).
+    pub lr: f64,
+    /// Seed of the initialisation, the shuffling and the flips.
+    pub seed: u64,
+    /// The schedule.
+    pub protocol: Protocol,
+    /// Stop each epoch after this many steps (smoke tests, the quickstart).
+    pub max_steps_per_epoch: Option<usize>,
+    /// Evaluate on at most this many test images (`None`: all).
+    pub max_eval_images: Option<usize>,
+    /// Save a resumable checkpoint every this many steps (and at every epoch's end).
+    pub checkpoint_every: usize,
+    /// Intra-op threads of the framework (`None`: its default).
+    pub threads: Option<usize>,
+    /// Count unique codes over the training split after training, in eval mode and in
+    /// training mode as the paper did (one extra pass each over the training split).
+    pub count_train_codes: bool,
+    /// Where everything goes.
+    pub out_dir: PathBuf,
+    /// Show progress bars.
+    pub progress: bool,
+}
