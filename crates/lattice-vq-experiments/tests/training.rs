@@ -1,0 +1,16 @@
+//! The training loop, the examples' library side and evaluation, on the synthetic dataset
+//! (and, for official-checkpoint parity, the real Fashion-MNIST test set).
+
+#[cfg(feature = "tch")]
+#[path = "training/adam.rs"]
+mod adam;
+#[path = "training/official.rs"]
+mod official;
+#[path = "training/protocol.rs"]
+mod protocol;
+#[path = "training/resume.rs"]
+mod resume;
+#[path = "training/smoke.rs"]
+mod smoke;
+#[path = "training/support.rs"]
+mod support;
