@@ -44,8 +44,10 @@ fn main() -> candle_core::Result<()> {
         options.rounds,
         options.steps
     );
-    println!("| quantizer | candle s/step | PyTorch s/step | candle / PyTorch |");
-    println!("|---|---|---|---|");
+    println!(
+        "| quantizer | candle s/step | PyTorch s/step | candle / PyTorch | images/s candle / PyTorch |"
+    );
+    println!("|---|---|---|---|---|");
     let mut rows = Vec::new();
     for name in &options.quantizers {
         let varmap = VarMap::new();
@@ -94,7 +96,12 @@ fn main() -> candle_core::Result<()> {
             ours.push(start.elapsed().as_secs_f64() / options.steps as f64);
             theirs.push(reference.seconds_per_step(name, options.steps, None));
         }
-        rows.push(report_row(name, median(&mut ours), median(&mut theirs)));
+        rows.push(report_row(
+            name,
+            median(&mut ours),
+            median(&mut theirs),
+            options.batch,
+        ));
     }
     report_lattice_vs_vq(&rows, "candle");
     Ok(())

@@ -84,7 +84,8 @@ pub struct PyTorchReference {
 
 impl PyTorchReference {
     /// Start the server with the benchmark's options, using `$VIRTUAL_ENV/bin/python` (the
-    /// repo's torch venv after `. scripts/torch-env`), else `python3`.
+    /// repo's torch venv after `. scripts/torch-env`), else `python3`; the script is
+    /// `$LATTICE_VQ_PYTORCH_REFERENCE`, else the repo's `scripts/pytorch_reference.py`.
     ///
     /// # Panics
     /// If the script cannot be started or does not answer `ready`.
@@ -92,8 +93,12 @@ impl PyTorchReference {
         let python = std::env::var("VIRTUAL_ENV")
             .map(|venv| format!("{venv}/bin/python"))
             .unwrap_or_else(|_| "python3".into());
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pytorch_reference.py");
+        // Where the binary was built, unless it was carried elsewhere (a GPU machine).
+        let script = std::env::var_os("LATTICE_VQ_PYTORCH_REFERENCE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pytorch_reference.py")
+            });
         let mut child = Command::new(python)
             .arg(script)
             .args([
@@ -161,11 +166,14 @@ pub fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// Print one row of the benchmark table and return it for the summary.
-pub fn report_row(name: &str, ours: f64, theirs: f64) -> (String, f64, f64) {
+/// Print one row of the benchmark table (seconds per step of both sides, their ratio, and
+/// images per second of both for batches of `batch`) and return it for the summary.
+pub fn report_row(name: &str, ours: f64, theirs: f64, batch: usize) -> (String, f64, f64) {
     println!(
-        "| {name} | {ours:.4} | {theirs:.4} | {:.3} |",
-        ours / theirs
+        "| {name} | {ours:.4} | {theirs:.4} | {:.3} | {:.1} / {:.1} |",
+        ours / theirs,
+        batch as f64 / ours,
+        batch as f64 / theirs
     );
     (name.to_string(), ours, theirs)
 }

@@ -45,8 +45,10 @@ fn main() {
         "training step of the {} VQ-VAE, batch {}, {device:?}, {} threads, median of {} rounds of {} steps",
         options.dataset, options.batch, options.threads, options.rounds, options.steps
     );
-    println!("| quantizer | tch s/step | PyTorch s/step | tch / PyTorch |");
-    println!("|---|---|---|---|");
+    println!(
+        "| quantizer | tch s/step | PyTorch s/step | tch / PyTorch | images/s tch / PyTorch |"
+    );
+    println!("|---|---|---|---|---|");
     let mut rows = Vec::new();
     for name in &options.quantizers {
         let vs = nn::VarStore::new(device);
@@ -88,7 +90,12 @@ fn main() {
             ours.push(start.elapsed().as_secs_f64() / options.steps as f64);
             theirs.push(reference.seconds_per_step(name, options.steps, None));
         }
-        rows.push(report_row(name, median(&mut ours), median(&mut theirs)));
+        rows.push(report_row(
+            name,
+            median(&mut ours),
+            median(&mut theirs),
+            options.batch,
+        ));
     }
     report_lattice_vs_vq(&rows, "tch");
 }
