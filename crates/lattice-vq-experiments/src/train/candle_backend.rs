@@ -14,6 +14,9 @@ use super::{Backend, StepStats};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 
+/// The official name of the lattice basis `(1, D)` or the codebook `(K, D)`.
+const QUANTIZER_WEIGHT: &str = "_quantizer.embedding.weight";
+
 fn fail(e: impl std::fmt::Display) -> Error {
     Error::Backend {
         backend: "candle",
@@ -128,7 +131,25 @@ impl CandleBackend {
         Ok(())
     }
 
-    fn codes(&self, out: &lattice_vq_candle::QuantizerOutput, kind: CodeKind) -> Result<CodeRows> {
+    /// The quantizer's weight (lattice basis or codebook), copied: a VQ-EMA forward in
+    /// training mode updates it after quantizing with it.
+    fn codebook_snapshot(&self, kind: CodeKind) -> Result<Option<Tensor>> {
+        if kind != CodeKind::Vectors {
+            return Ok(None);
+        }
+        let data = self.varmap.data().lock().expect("var map lock");
+        data.get(QUANTIZER_WEIGHT)
+            .map(|v| v.as_tensor().copy())
+            .transpose()
+            .map_err(fail)
+    }
+
+    fn codes(
+        &self,
+        out: &lattice_vq_candle::QuantizerOutput,
+        kind: CodeKind,
+        codebook: Option<&Tensor>,
+    ) -> Result<CodeRows> {
         let rows = match kind {
             CodeKind::None => CodeRows::default(),
             CodeKind::Codes => {
@@ -150,14 +171,27 @@ impl CandleBackend {
                 }
             }
             CodeKind::Vectors => {
-                let q = &out.quantized;
-                let dim = q.dim(1).map_err(fail)?;
-                let rows: Vec<f32> = q
-                    .permute((0, 2, 3, 1))
-                    .and_then(|q| q.flatten_all())
-                    .and_then(|q| q.to_vec1())
-                    .map_err(fail)?;
-                CodeRows::from_vectors(&rows, dim)
+                let codebook = codebook.ok_or_else(|| Error::Invalid {
+                    what: "code kind".into(),
+                    problem: "quantized vectors need the codebook from before the forward".into(),
+                })?;
+                let dim = codebook.dim(1).map_err(fail)?;
+                // The quantizer's own output `e` (before the straight-through `z + (e - z)`,
+                // whose float rounding would make every latent a new vector): `w * v` for a
+                // lattice, the codebook row for VQ.
+                let vectors: Vec<f32> = if out.codes.rank() == 4 {
+                    out.codes
+                        .to_dtype(DType::F32)
+                        .and_then(|v| v.broadcast_mul(&codebook.reshape(dim)?))
+                } else {
+                    out.codes
+                        .flatten_all()
+                        .and_then(|i| codebook.index_select(&i, 0))
+                }
+                .and_then(|e| e.flatten_all())
+                .and_then(|e| e.to_vec1())
+                .map_err(fail)?;
+                CodeRows::from_vectors(&vectors, dim)
             }
         };
         Ok(rows)
@@ -197,22 +231,24 @@ impl Backend for CandleBackend {
         kind: CodeKind,
     ) -> Result<(StepStats, CodeRows)> {
         let images = self.images(batch)?;
+        let codebook = self.codebook_snapshot(kind)?;
         let out = self.model.forward_t(&images, true).map_err(fail)?;
         let (loss, stats) = stats(&out, &images)?;
         let grads = loss.backward().map_err(fail)?;
         self.adam_step(&grads, lr)?;
-        Ok((stats, self.codes(&out.quantizer, kind)?))
+        Ok((stats, self.codes(&out.quantizer, kind, codebook.as_ref())?))
     }
 
     fn quantize(&mut self, batch: &Batch, train: bool, kind: CodeKind) -> Result<CodeRows> {
         let images = self.images(batch)?;
         let latents = self.model.encode(&images).map_err(fail)?.detach();
+        let codebook = self.codebook_snapshot(kind)?;
         let out = self
             .model
             .quantizer()
             .forward_t(&latents, train)
             .map_err(fail)?;
-        self.codes(&out, kind)
+        self.codes(&out, kind, codebook.as_ref())
     }
 
     fn evaluate(
@@ -240,7 +276,7 @@ impl Backend for CandleBackend {
         };
         Ok((
             sse,
-            self.codes(&out.quantizer, CodeKind::Codes)?,
+            self.codes(&out.quantizer, CodeKind::Codes, None)?,
             reconstruction,
         ))
     }

@@ -10,9 +10,10 @@ use crate::error::Result;
 pub enum CodeKind {
     /// Integer codes: lattice coordinates (D per latent) or a codeword index (1 per latent).
     Codes,
-    /// The quantized vector itself, as the bit patterns of its D floats. This is what the
-    /// paper counted: a VQ-EMA codebook that moves between batches makes new vectors under
-    /// the same index.
+    /// The quantized vector `e` itself (the lattice point or codebook row the quantizer chose,
+    /// not the straight-through output), as the bit patterns of its D floats. This is what
+    /// the paper counted: a VQ-EMA codebook that moves between batches makes new vectors
+    /// under the same index.
     Vectors,
     /// Nothing (saves the copy off the device).
     None,
@@ -28,7 +29,8 @@ pub struct CodeRows {
 }
 
 impl CodeRows {
-    /// Rows from quantized float vectors, bit for bit.
+    /// Rows from quantized float vectors, bit for bit (`-0.0` and `0.0` differ, as in a
+    /// hash of the bytes).
     pub fn from_vectors(vectors: &[f32], dim: usize) -> Self {
         Self {
             data: vectors.iter().map(|v| v.to_bits() as i32).collect(),

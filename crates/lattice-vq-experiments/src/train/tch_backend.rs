@@ -13,6 +13,9 @@ use super::{Backend, StepStats};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 
+/// The official name of the lattice basis `(1, D)` or the codebook `(K, D)`.
+const QUANTIZER_WEIGHT: &str = "_quantizer.embedding.weight";
+
 fn fail(e: impl std::fmt::Display) -> Error {
     Error::Backend {
         backend: "tch",
@@ -123,7 +126,15 @@ impl TchBackend {
         Ok(())
     }
 
-    fn codes(out: &QuantizerOutput, kind: CodeKind) -> Result<CodeRows> {
+    /// The quantizer's weight (lattice basis or codebook), copied: a VQ-EMA forward in
+    /// training mode updates it after quantizing with it.
+    fn codebook_snapshot(&self, kind: CodeKind) -> Option<Tensor> {
+        (kind == CodeKind::Vectors)
+            .then(|| self.vs.variables().get(QUANTIZER_WEIGHT).map(Tensor::copy))
+            .flatten()
+    }
+
+    fn codes(out: &QuantizerOutput, kind: CodeKind, codebook: Option<&Tensor>) -> Result<CodeRows> {
         Ok(match kind {
             CodeKind::None => CodeRows::default(),
             CodeKind::Codes => {
@@ -144,15 +155,27 @@ impl TchBackend {
                 }
             }
             CodeKind::Vectors => {
-                let q = &out.quantized;
-                let dim = q.size()[1] as usize;
-                let rows = q
-                    .f_permute([0, 2, 3, 1])
-                    .and_then(|q| q.f_contiguous())
-                    .and_then(|q| q.f_flatten(0, -1))
-                    .and_then(|q| q.f_to_device(Device::Cpu))
-                    .map_err(fail)?;
-                CodeRows::from_vectors(&Vec::<f32>::try_from(&rows).map_err(fail)?, dim)
+                let codebook = codebook.ok_or_else(|| Error::Invalid {
+                    what: "code kind".into(),
+                    problem: "quantized vectors need the codebook from before the forward".into(),
+                })?;
+                let dim = codebook.size()[1];
+                // The quantizer's own output `e` (before the straight-through `z + (e - z)`,
+                // whose float rounding would make every latent a new vector): `w * v` for a
+                // lattice, the codebook row for VQ.
+                let vectors = if out.codes.dim() == 4 {
+                    out.codes
+                        .f_to_kind(Kind::Float)
+                        .and_then(|v| v.f_mul(&codebook.reshape([dim])))
+                } else {
+                    out.codes
+                        .f_flatten(0, -1)
+                        .and_then(|i| codebook.f_index_select(0, &i))
+                }
+                .and_then(|e| e.f_flatten(0, -1))
+                .and_then(|e| e.f_to_device(Device::Cpu))
+                .map_err(fail)?;
+                CodeRows::from_vectors(&Vec::<f32>::try_from(&vectors).map_err(fail)?, dim as usize)
             }
         })
     }
@@ -170,6 +193,7 @@ impl Backend for TchBackend {
         kind: CodeKind,
     ) -> Result<(StepStats, CodeRows)> {
         let images = self.images(batch)?;
+        let codebook = self.codebook_snapshot(kind);
         let out = self.model.forward_t(&images, true).map_err(fail)?;
         let reconstruction = out.reconstruction_error(&images).map_err(fail)?;
         let loss = &reconstruction + &out.quantizer.loss;
@@ -191,19 +215,20 @@ impl Backend for TchBackend {
             commitment: values[3],
             size: values[4],
         };
-        Ok((stats, Self::codes(&out.quantizer, kind)?))
+        Ok((stats, Self::codes(&out.quantizer, kind, codebook.as_ref())?))
     }
 
     fn quantize(&mut self, batch: &Batch, train: bool, kind: CodeKind) -> Result<CodeRows> {
         let _guard = tch::no_grad_guard();
         let images = self.images(batch)?;
         let latents = self.model.encode(&images).map_err(fail)?;
+        let codebook = self.codebook_snapshot(kind);
         let out = self
             .model
             .quantizer()
             .forward_t(&latents, train)
             .map_err(fail)?;
-        Self::codes(&out, kind)
+        Self::codes(&out, kind, codebook.as_ref())
     }
 
     fn evaluate(
@@ -231,7 +256,7 @@ impl Backend for TchBackend {
         };
         Ok((
             sse,
-            Self::codes(&out.quantizer, CodeKind::Codes)?,
+            Self::codes(&out.quantizer, CodeKind::Codes, None)?,
             reconstruction,
         ))
     }

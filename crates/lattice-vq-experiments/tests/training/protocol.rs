@@ -72,3 +72,37 @@ fn the_protocols_learning_rates() {
     assert_eq!(Protocol::Paper.learning_rate(1e-3, 4), 0.0);
     assert_eq!(Protocol::Fixed.learning_rate(1e-3, 4), 1e-3);
 }
+
+#[test]
+fn the_papers_vector_count_differs_from_the_code_count_only_under_ema() {
+    let batches: Vec<_> = (0..3).map(|_| synthetic_batch(8)).collect();
+    for backend_kind in backends() {
+        for quantizer in ["lattice", "dense-lattice", "vq", "vq-ema"] {
+            let dir = tempfile::tempdir().unwrap();
+            let options = smoke_options(dir.path(), quantizer, backend_kind, 1);
+            let mut backend = make_backend(&options).unwrap();
+            // Train a little so the lattice codes are not all zero.
+            backend
+                .train_step(&batches[0], 1e-2, CodeKind::None)
+                .unwrap();
+            let (mut codes, mut vectors) = (None, None);
+            for batch in &batches {
+                let rows = backend.quantize(batch, false, CodeKind::Codes).unwrap();
+                rows.count_into(&mut codes).unwrap();
+                let rows = backend.quantize(batch, true, CodeKind::Vectors).unwrap();
+                assert_eq!(rows.dim, 64);
+                rows.count_into(&mut vectors).unwrap();
+            }
+            let (codes, vectors) = (codes.unwrap().len(), vectors.unwrap().len());
+            if quantizer == "vq-ema" {
+                // The same indices name new vectors after every update.
+                assert!(
+                    vectors > codes,
+                    "{backend_kind:?}: {vectors} vectors, {codes} codes"
+                );
+            } else {
+                assert_eq!(vectors, codes, "{backend_kind:?} {quantizer}");
+            }
+        }
+    }
+}
