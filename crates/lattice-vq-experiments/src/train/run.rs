@@ -155,9 +155,10 @@ pub fn train(
             backend.load(&files.model(), Some(&files.optimizer()))?;
             let state: LoopState = checkpoint::read_json(&files.state())?;
             eprintln!(
-                "resuming from {} (epoch {}, batch {}, step {})",
+                "resuming from {} ({} of {} epochs done, {} batches into the next; step {})",
                 files.dir.display(),
-                state.epoch + 1,
+                state.epoch,
+                options.epochs,
                 state.batch_in_epoch,
                 state.global_step
             );
@@ -267,10 +268,14 @@ pub fn train(
             seconds: epoch_started.elapsed().as_secs_f64(),
         };
         eprintln!(
-            "epoch {}/{}: {mode}, lr {lr}, {steps} steps, train recon {:.6}, validation mse {}, {} codes, {:.1} s",
+            "epoch {}/{}: {mode}, lr {lr}, {steps} steps, train recon {}, validation mse {}, {} codes, {:.1} s",
             epoch + 1,
             options.epochs,
-            record.mean.reconstruction,
+            if steps == 0 {
+                "-".into()
+            } else {
+                format!("{:.6}", record.mean.reconstruction)
+            },
             validation_mse.map_or("-".into(), |m| format!("{m:.6}")),
             record.train_unique_codes,
             record.seconds,
