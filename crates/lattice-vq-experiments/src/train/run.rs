@@ -464,6 +464,10 @@ fn scale(sum: &StepStats, n: usize) -> StepStats {
 /// # Errors
 /// As [`super::datasets::open`], [`make_backend`] and [`train`].
 pub fn run(options: &TrainOptions) -> Result<RunResult> {
+    if let Some(done) = finished(options)? {
+        eprintln!("{} already holds this run's result", options.out_dir.display());
+        return Ok(done);
+    }
     let splits = super::datasets::open(&options.dataset, options.data_dir.as_deref())?;
     let mut backend = make_backend(options)?;
     train(options, &splits, backend.as_mut())
