@@ -139,11 +139,31 @@ fn stat(values: &[f64], digits: usize) -> String {
         return "-".into();
     }
     let (mean, std) = mean_std(values);
+    let show = |x: f64| {
+        if digits == 0 {
+            thousands(x.round() as u64)
+        } else {
+            format!("{x:.digits$}")
+        }
+    };
     if values.len() == 1 {
-        format!("{mean:.digits$}")
+        show(mean)
     } else {
-        format!("{mean:.digits$} ± {std:.digits$}")
+        format!("{} ± {}", show(mean), show(std))
     }
+}
+
+/// `1913257` as `1,913,257`, as the paper prints counts.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn render(table: &PaperTable, results: &[Vec<RunResult>], args: &Args) -> String {
@@ -151,10 +171,10 @@ fn render(table: &PaperTable, results: &[Vec<RunResult>], args: &Args) -> String
     let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
     let _ = writeln!(
         md,
-        "Table {}: {} ({:?} protocol, {} epochs, seeds {}, {} on {}; mean ± sample std over seeds)\n",
+        "Table {}: {} ({} protocol, {} epochs, seeds {}, {} on {}; mean ± sample std over seeds)\n",
         table.number,
         table.title,
-        args.protocol,
+        format!("{:?}", args.protocol).to_lowercase(),
         args.epochs,
         seeds.join(", "),
         format!("{:?}", args.backend).to_lowercase(),
@@ -162,7 +182,7 @@ fn render(table: &PaperTable, results: &[Vec<RunResult>], args: &Args) -> String
     );
     let _ = writeln!(
         md,
-        "| model | test MSE (ours) | paper recon. error | official ckpt MSE | unique codes, test, eval mode (ours) | official ckpt codes | unique codes, train split, eval mode (ours) | unique vectors, train split, train mode, as the paper counted (ours) | paper embeddings/dataset | train time per run (ours) | paper time |"
+        "| model | test MSE (ours) | paper recon. error | official ckpt MSE | unique codes, test, eval mode (ours) | official ckpt codes | unique codes, train split, eval mode (ours) | unique vectors, train split, train mode, as the paper counted (ours) | paper embeddings/dataset | training wall time per run (ours) | paper time |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for (row, runs) in table.rows.iter().zip(results) {

@@ -465,7 +465,10 @@ fn scale(sum: &StepStats, n: usize) -> StepStats {
 /// As [`super::datasets::open`], [`make_backend`] and [`train`].
 pub fn run(options: &TrainOptions) -> Result<RunResult> {
     if let Some(done) = finished(options)? {
-        eprintln!("{} already holds this run's result", options.out_dir.display());
+        eprintln!(
+            "{} already holds this run's result",
+            options.out_dir.display()
+        );
         return Ok(done);
     }
     let splits = super::datasets::open(&options.dataset, options.data_dir.as_deref())?;
