@@ -110,6 +110,11 @@ impl CandleBackend {
             let Some(grad) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            // Gradients carry the op graph they were computed through; moments built from
+            // them would chain every step's graph to the next (memory grows by the whole
+            // forward pass per step). Detached, each step's graph is freed after the step.
+            let grad = grad.detach();
+            let grad = &grad;
             let (m, v) = match self.moments.remove(&name) {
                 Some(mv) => mv,
                 None => (
@@ -122,7 +127,7 @@ impl CandleBackend {
                 let v = ((v * adam::BETA2)? + (grad.sqr()? * (1.0 - adam::BETA2))?)?;
                 let denom = ((v.sqrt()? / bias2_sqrt)? + adam::EPS)?;
                 let p = (var.as_tensor() - ((&m / denom)? * step_size)?)?;
-                Ok((m, v, p))
+                Ok((m.detach(), v.detach(), p))
             };
             let (m, v, p) = step().map_err(fail)?;
             var.set(&p).map_err(fail)?;
