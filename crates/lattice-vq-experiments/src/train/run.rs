@@ -245,7 +245,7 @@ pub fn train(
                 let report = evaluate(
                     backend,
                     splits.validation.clone(),
-                    options.batch_size.max(256),
+                    eval_batch_size(options, splits),
                     options.max_eval_images,
                     None,
                     |_, _| {},
@@ -299,7 +299,7 @@ pub fn train(
     let test = evaluate(
         backend,
         splits.test.clone(),
-        options.batch_size.max(256),
+        eval_batch_size(options, splits),
         options.max_eval_images,
         None,
         |batch, reconstruction| {
@@ -383,6 +383,17 @@ pub fn finished(options: &TrainOptions) -> Result<Option<RunResult>> {
         ..o.clone()
     };
     Ok((comparable(&result.options) == comparable(options)).then_some(result))
+}
+
+/// Evaluation batches: larger than training's for small images (fewer, fuller batches; the
+/// results do not depend on it), the training size for large ones (FFHQ's 1024x1024 images
+/// would not fit a GPU 256 at a time).
+fn eval_batch_size(options: &TrainOptions, splits: &Splits) -> usize {
+    if splits.test.shape().len() <= 64 * 64 {
+        options.batch_size.max(256)
+    } else {
+        options.batch_size
+    }
 }
 
 /// Test images shown in `reconstructions.png`.
