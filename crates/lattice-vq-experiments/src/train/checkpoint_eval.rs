@@ -84,6 +84,12 @@ pub fn infer_quantizer(checkpoint: &Path) -> Result<&'static str> {
 /// # Errors
 /// A missing dataset, a checkpoint of another model, framework failures.
 pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
+    if options.batch_size == 0 {
+        return Err(Error::Invalid {
+            what: "batch size".into(),
+            problem: "must be at least 1".into(),
+        });
+    }
     let quantizer = match &options.quantizer {
         Some(q) => q.clone(),
         None => infer_quantizer(&options.checkpoint)?.to_string(),

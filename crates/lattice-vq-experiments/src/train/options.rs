@@ -74,3 +74,30 @@ pub struct TrainOptions {
     /// Show progress bars.
     pub progress: bool,
 }
+
+impl TrainOptions {
+    /// Check what the loop cannot work with.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] for a batch size of 0, a learning rate that is negative or
+    /// not finite, or 0 threads.
+    pub fn validate(&self) -> crate::Result<()> {
+        let invalid = |what: &str, problem: String| crate::Error::Invalid {
+            what: what.into(),
+            problem,
+        };
+        if self.batch_size == 0 {
+            return Err(invalid("batch size", "must be at least 1".into()));
+        }
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            return Err(invalid(
+                "learning rate",
+                format!("{}: must be finite and >= 0", self.lr),
+            ));
+        }
+        if self.threads == Some(0) {
+            return Err(invalid("threads", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

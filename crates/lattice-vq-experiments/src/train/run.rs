@@ -140,6 +140,7 @@ pub fn train(
     splits: &Splits,
     backend: &mut dyn Backend,
 ) -> Result<RunResult> {
+    options.validate()?;
     let out = &options.out_dir;
     std::fs::create_dir_all(out).map_err(|source| Error::Io {
         path: out.clone(),
@@ -475,6 +476,7 @@ fn scale(sum: &StepStats, n: usize) -> StepStats {
 /// # Errors
 /// As [`super::datasets::open`], [`make_backend`] and [`train`].
 pub fn run(options: &TrainOptions) -> Result<RunResult> {
+    options.validate()?;
     if let Some(done) = finished(options)? {
         eprintln!(
             "{} already holds this run's result",

@@ -70,6 +70,10 @@ fn unknown_names_are_errors_that_say_what_is_known() {
     let message = run(&options).unwrap_err().to_string();
     assert!(message.contains("--data-dir"), "{message}");
     options.dataset = "synthetic".into();
+    options.batch_size = 0;
+    let message = run(&options).unwrap_err().to_string();
+    assert!(message.contains("batch size"), "{message}");
+    options.batch_size = 16;
     options.device = "tpu".into();
     let message = run(&options).unwrap_err().to_string();
     assert!(message.contains("tpu"), "{message}");
