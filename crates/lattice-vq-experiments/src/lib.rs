@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod error;
+pub mod heap;
 pub mod png;
 pub mod reference;
 pub mod train;

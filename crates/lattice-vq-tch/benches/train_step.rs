@@ -22,6 +22,9 @@ use tch::{Device, Kind, Tensor, nn};
 
 fn main() {
     let options = BenchOptions::from_args();
+    // As the `train` example does (lattice_vq_experiments::heap); the PyTorch side runs as
+    // `python3` runs by default.
+    let retained = lattice_vq_experiments::heap::retain_freed_memory();
     let device = if options.device == "cpu" {
         Device::Cpu
     } else {
@@ -42,7 +45,8 @@ fn main() {
     ) - 0.5;
     let mut reference = PyTorchReference::start(&options);
     println!(
-        "training step of the {} VQ-VAE, batch {}, {device:?}, {} threads, median of {} rounds of {} steps",
+        "training step of the {} VQ-VAE, batch {}, {device:?}, {} threads, median of {} rounds of {} steps; \
+         tch side retains freed memory (glibc thresholds raised): {retained}",
         options.dataset, options.batch, options.threads, options.rounds, options.steps
     );
     println!(

@@ -89,6 +89,8 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
         }
         #[cfg(feature = "tch")]
         BackendKind::Tch => {
+            // libtorch frees each step's activations; keep them for the next step.
+            crate::heap::retain_freed_memory();
             if let Some(threads) = options.threads {
                 tch::set_num_threads(threads as i32);
             }
