@@ -22,6 +22,9 @@ use lattice_vq_experiments::reference::{
 
 fn main() -> candle_core::Result<()> {
     let options = BenchOptions::from_args();
+    // As the `train` example does (lattice_vq_experiments::heap); PyTorch runs as `python3`
+    // runs by default.
+    let retained = lattice_vq_experiments::heap::retain_freed_memory();
     let device = if options.device == "cpu" {
         Device::Cpu
     } else {
@@ -37,7 +40,8 @@ fn main() -> candle_core::Result<()> {
     )? - 0.5)?;
     let mut reference = PyTorchReference::start(&options);
     println!(
-        "training step of the {} VQ-VAE, batch {}, {device:?}, {} threads, median of {} rounds of {} steps",
+        "training step of the {} VQ-VAE, batch {}, {device:?}, {} threads, median of {} rounds of {} steps; \
+         candle side retains freed memory (glibc thresholds raised): {retained}",
         options.dataset,
         options.batch,
         candle_core::utils::get_num_threads(),

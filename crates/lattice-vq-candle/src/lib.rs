@@ -28,8 +28,10 @@
 #![warn(missing_debug_implementations)]
 
 mod checkpoint;
+pub mod conv;
 mod error;
 mod lattice;
+mod leaky_relu;
 mod output;
 mod quantizer;
 mod vq;

@@ -4,6 +4,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 use lattice_core::{QuantizerConfig, VqVaeConfig};
 
+use crate::conv;
 use crate::error::{Error, Result};
 use crate::lattice::LatticeQuantizer;
 use crate::output::QuantizerOutput;
@@ -90,14 +91,11 @@ impl Conv {
         let ConvShape {
             stride, padding, ..
         } = self.shape;
-        let y = if self.transposed {
-            x.conv_transpose2d(&self.weight, padding, 0, stride, 1)?
+        let bias = self.bias.as_ref();
+        Ok(if self.transposed {
+            conv::conv_transpose2d(x, &self.weight, bias, stride, padding)?
         } else {
-            x.conv2d(&self.weight, padding, stride, 1, 1)?
-        };
-        Ok(match &self.bias {
-            Some(bias) => y.broadcast_add(&bias.reshape((1, bias.dim(0)?, 1, 1))?)?,
-            None => y,
+            conv::conv2d(x, &self.weight, bias, stride, padding)?
         })
     }
 }
@@ -133,7 +131,7 @@ enum Stage {
 }
 
 fn leaky_relu(x: &Tensor) -> Result<Tensor> {
-    Ok(candle_nn::ops::leaky_relu(x, 0.01)?)
+    Ok(crate::leaky_relu::leaky_relu(x, 0.01)?)
 }
 
 impl Stage {

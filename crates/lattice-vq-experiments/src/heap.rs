@@ -1,13 +1,14 @@
 //! Keep freed memory in the process instead of handing it back to the kernel after every
 //! training step.
 //!
-//! A libtorch training step on the CPU allocates tens of megabytes of activations and frees
-//! them all at its end. With glibc's default thresholds the freed top of the heap is returned
-//! to the kernel (and blocks above the mmap threshold are unmapped), so the next step pays a
-//! page fault and a zeroed page for every 4 KiB again: measured here, the tch training step of
-//! the Fashion-MNIST model took 1.13-1.22x the time of the same step in PyTorch, and 0.94-0.99x
-//! with the thresholds raised (`docs/benchmarks.md`). A Python process escapes this by accident:
-//! the interpreter's own small objects pin the top of its heap, so it is rarely trimmed.
+//! A training step on the CPU (libtorch or candle) allocates tens of megabytes of activations
+//! and frees them all at its end. With glibc's default thresholds the freed top of the heap is
+//! returned to the kernel (and blocks above the mmap threshold are unmapped), so the next step
+//! pays a page fault and a zeroed page for every 4 KiB again. Measured here
+//! (`docs/benchmarks.md`): the tch step of the Fashion-MNIST model took 1.13-1.22x the time
+//! of the same step in PyTorch with glibc's defaults and under 1x with the thresholds raised;
+//! candle's step became about 1.7x faster. A Python process escapes this by accident: the
+//! interpreter's own small objects pin the top of its heap, so it is rarely trimmed.
 //!
 //! The thresholds are process-wide, so the library crates never touch them; applications
 //! (this crate's examples and benches) opt in with [`retain_freed_memory`]. Any program can get

@@ -80,6 +80,8 @@ pub fn model_configs(options: &TrainOptions) -> Result<(VqVaeConfig, QuantizerCo
 /// An unknown device, tch asked for without the `tch` feature, framework failures.
 pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
     let (model, quantizer) = model_configs(options)?;
+    // Both frameworks allocate and free each step's activations: keep them for the next step.
+    crate::heap::retain_freed_memory();
     match options.backend {
         BackendKind::Candle => {
             let device = super::candle_backend::device(&options.device)?;
@@ -89,8 +91,6 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
         }
         #[cfg(feature = "tch")]
         BackendKind::Tch => {
-            // libtorch frees each step's activations; keep them for the next step.
-            crate::heap::retain_freed_memory();
             if let Some(threads) = options.threads {
                 tch::set_num_threads(threads as i32);
             }
