@@ -211,6 +211,18 @@ impl CustomOp1 for Col2Im {
     }
 }
 
+/// Every dimension of input and kernel at least 1: empty tensors are errors, not panics.
+fn check_not_empty(op: &str, x: &Tensor, kernel: &Tensor) -> Result<()> {
+    if x.dims().contains(&0) || kernel.dims().contains(&0) {
+        candle_core::bail!(
+            "{op}: input {:?} and kernel {:?} must have no zero-sized dimension",
+            x.shape(),
+            kernel.shape()
+        );
+    }
+    Ok(())
+}
+
 /// Whether the matrix-product formulation applies to `x` (CPU, `F32` or `F64`).
 fn on_cpu_path(x: &Tensor) -> bool {
     x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
@@ -224,8 +236,8 @@ fn on_cpu_path(x: &Tensor) -> bool {
 /// product's natural layout); elementwise ops and the next convolution read it as it is.
 ///
 /// # Errors
-/// Shape mismatches (non-4-d input or kernel, channel counts, a kernel larger than the padded
-/// image) and candle's errors.
+/// Shape mismatches (non-4-d input or kernel, channel counts, a zero-sized dimension, a
+/// kernel larger than the padded image, stride 0) and candle's errors.
 ///
 /// # Example
 /// ```
@@ -247,6 +259,7 @@ pub fn conv2d(
 ) -> Result<Tensor> {
     let (batch, channels, height, width) = x.dims4()?;
     let (outputs, kernel_channels, k, k2) = kernel.dims4()?;
+    check_not_empty("conv2d", x, kernel)?;
     if kernel_channels != channels || k != k2 {
         candle_core::bail!(
             "conv2d: kernel {:?} must be (O, {channels}, K, K) for input {:?}",
@@ -303,6 +316,7 @@ pub fn conv_transpose2d(
 ) -> Result<Tensor> {
     let (batch, channels, height, width) = x.dims4()?;
     let (kernel_channels, outputs, k, k2) = kernel.dims4()?;
+    check_not_empty("conv_transpose2d", x, kernel)?;
     if kernel_channels != channels || k != k2 || stride == 0 {
         candle_core::bail!(
             "conv_transpose2d: kernel {:?} must be ({channels}, O, K, K) for input {:?}, stride >= 1",
@@ -311,7 +325,7 @@ pub fn conv_transpose2d(
         );
     }
     let side = |extent: usize| ((extent - 1) * stride + k).checked_sub(2 * padding);
-    let (Some(out_height), Some(out_width)) = (side(height.max(1)), side(width.max(1))) else {
+    let (Some(out_height), Some(out_width)) = (side(height), side(width)) else {
         candle_core::bail!("conv_transpose2d: padding {padding} exceeds the output");
     };
     if on_cpu_path(x) {

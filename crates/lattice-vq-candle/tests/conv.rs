@@ -153,6 +153,11 @@ fn mismatched_shapes_are_errors() {
     let zero_stride = Tensor::zeros((4, 3, 3, 3), DType::F32, &Device::Cpu).unwrap();
     assert!(conv2d(&x, &zero_stride, None, 0, 1).is_err());
     assert!(conv_transpose2d(&x, &wrong_channels, None, 2, 1).is_err());
+    let empty_batch = Tensor::zeros((0, 3, 8, 8), DType::F32, &Device::Cpu).unwrap();
+    assert!(conv2d(&empty_batch, &zero_stride, None, 1, 1).is_err());
+    assert!(conv_transpose2d(&empty_batch, &zero_stride, None, 2, 1).is_err());
+    let no_outputs = Tensor::zeros((3, 0, 3, 3), DType::F32, &Device::Cpu).unwrap();
+    assert!(conv_transpose2d(&x, &no_outputs, None, 2, 1).is_err());
     let three_d = Tensor::zeros((3, 8, 8), DType::F32, &Device::Cpu).unwrap();
     assert!(conv2d(&three_d, &zero_stride, None, 1, 1).is_err());
 }
