@@ -2,10 +2,10 @@
 //!
 //! `candle_nn::ops::leaky_relu` is `max(x, 0) + slope * min(x, 0)`: five tensor ops forward
 //! and about twenty backward (each of `maximum`/`minimum` builds equality masks), for each of
-//! the Fashion-MNIST model's seven activations; replacing it took a one-thread CPU training step of
-//! that model from 0.62 s to 0.43 s (`docs/benchmarks.md`). This op is one pass each way. Its
-//! gradient is PyTorch's (`x > 0 ? grad : slope * grad`); candle's formula halves both
-//! branches at exactly `x == 0`.
+//! the Fashion-MNIST model's seven activations; replacing it took a one-thread CPU training
+//! step of that model from 0.62 s to 0.43 s (`docs/benchmarks.md`). This op is one pass each
+//! way. Its gradient is PyTorch's (`x > 0 ? grad : slope * grad`); candle's formula halves
+//! both branches at exactly `x == 0`.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
