@@ -5,6 +5,7 @@
 //! candle VQ-VAE through one small [`train::Backend`] trait.
 #![deny(missing_docs)]
 
+pub mod atomic;
 pub mod data;
 pub mod error;
 pub mod heap;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::atomic::atomic_write;
 use crate::error::{Error, Result};
 
 /// Where the loop stands, saved beside the weights.
@@ -28,37 +29,13 @@ pub struct LoopState {
     pub epochs: Vec<super::metrics::EpochRecord>,
 }
 
-/// Run `write` on a temporary sibling of `path`, then rename it to `path`. On failure the
-/// temporary file is removed and `path` is untouched.
-///
-/// # Errors
-/// Whatever `write` returns, or [`Error::Io`] from the rename.
-pub fn atomic_write(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = temporary_sibling(path);
-    let result = write(&tmp).and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Write `value` as pretty JSON to `path`, atomically.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be written.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    atomic_write(path, |tmp| {
-        let text = serde_json::to_string_pretty(value).expect("serializable");
-        std::fs::write(tmp, text + "\n").map_err(|source| Error::Io {
-            path: tmp.to_path_buf(),
-            source,
-        })
-    })
+    let text = serde_json::to_string_pretty(value).expect("serializable");
+    crate::atomic::write_bytes(path, (text + "\n").as_bytes())
 }
 
 /// Read JSON written by [`write_json`].
@@ -74,14 +51,6 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
         path: path.to_path_buf(),
         problem: e.to_string(),
     })
-}
-
-fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 /// The files of one checkpoint folder.

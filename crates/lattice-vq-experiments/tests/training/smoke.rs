@@ -4,21 +4,26 @@ use lattice_vq_experiments::train::run::run;
 
 use crate::support::{backends, smoke_options, steps};
 
+/// Steps per run. candle's initialisation cannot be seeded, and with 16 steps dense LL-VQ
+/// on candle missed the 20% fall in about one run in three (falls of 10-20%); over 32 steps
+/// six runs fell by 62-92%.
+const STEPS: usize = 32;
+
 #[test]
 fn every_quantizer_and_backend_trains_and_writes_its_outputs() {
     for backend in backends() {
         for quantizer in ["lattice", "dense-lattice", "vq", "vq-ema"] {
             let dir = tempfile::tempdir().unwrap();
-            let options = smoke_options(dir.path(), quantizer, backend, 16);
+            let options = smoke_options(dir.path(), quantizer, backend, STEPS);
             let result = run(&options).unwrap();
             let recon = steps(dir.path());
             assert_eq!(
                 recon.len(),
-                16,
+                STEPS,
                 "{backend:?} {quantizer}: one line per step"
             );
             let first: f64 = recon[..4].iter().map(|s| s.1).sum::<f64>() / 4.0;
-            let last: f64 = recon[12..].iter().map(|s| s.1).sum::<f64>() / 4.0;
+            let last: f64 = recon[STEPS - 4..].iter().map(|s| s.1).sum::<f64>() / 4.0;
             assert!(
                 last < 0.8 * first,
                 "{backend:?} {quantizer}: reconstruction {first} -> {last} did not fall"
