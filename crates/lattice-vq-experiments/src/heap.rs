@@ -7,8 +7,9 @@
 //! pays a page fault and a zeroed page for every 4 KiB again. Measured here
 //! (`docs/benchmarks.md`): the tch step of the Fashion-MNIST model took 1.13-1.22x the time
 //! of the same step in PyTorch with glibc's defaults and under 1x with the thresholds raised;
-//! candle's step became about 1.7x faster. A Python process escapes this by accident: the
-//! interpreter's own small objects pin the top of its heap, so it is rarely trimmed.
+//! candle's step became about 1.7x faster. The PyTorch process hardly gained from the same
+//! thresholds (its kernel time was half of tch's to begin with); presumably the interpreter's
+//! own small objects pin the top of its heap, so it is rarely trimmed (not verified).
 //!
 //! The thresholds are process-wide, so the library crates never touch them; applications
 //! (this crate's examples and benches) opt in with [`retain_freed_memory`]. Any program can get
