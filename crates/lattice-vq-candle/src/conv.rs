@@ -12,6 +12,7 @@
 //! call candle's own kernels everywhere else (CUDA has cuDNN-style kernels of its own).
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use lattice_core::LatticeFloat;
 use rayon::prelude::*;
 
 /// The geometry of a square-kernel convolution over an image: the image side of `im2col`
@@ -67,11 +68,6 @@ impl Geometry {
     }
 }
 
-/// Element types the two ops run on.
-trait Element: Copy + Default + std::ops::AddAssign + Send + Sync + 'static {}
-impl Element for f32 {}
-impl Element for f64 {}
-
 /// The four strides and the offset of a 4-d layout.
 fn strides4(layout: &Layout) -> Result<([usize; 4], usize)> {
     let strides = <[usize; 4]>::try_from(layout.stride())
@@ -80,7 +76,7 @@ fn strides4(layout: &Layout) -> Result<([usize; 4], usize)> {
 }
 
 /// `(N, C, H, W)` image, any strides -> `(C * K * K, N * OH * OW)` matrix of kernel windows.
-fn im2col<T: Element>(src: &[T], layout: &Layout, g: &Geometry) -> Result<Vec<T>> {
+fn im2col<T: LatticeFloat>(src: &[T], layout: &Layout, g: &Geometry) -> Result<Vec<T>> {
     if layout.shape().dims4()? != (g.batch, g.channels, g.height, g.width) {
         candle_core::bail!("im2col: input {:?} does not match {g:?}", layout.shape());
     }
@@ -88,7 +84,7 @@ fn im2col<T: Element>(src: &[T], layout: &Layout, g: &Geometry) -> Result<Vec<T>
     let (rows, columns) = g.grid()?;
     let (_, row_len) = g.columns_shape()?;
     let taps = g.kernel * g.kernel;
-    let mut out = vec![T::default(); g.channels * taps * row_len];
+    let mut out = vec![T::zero(); g.channels * taps * row_len];
     out.par_chunks_exact_mut(row_len)
         .enumerate()
         .for_each(|(r, row)| {
@@ -118,7 +114,7 @@ fn im2col<T: Element>(src: &[T], layout: &Layout, g: &Geometry) -> Result<Vec<T>
 /// The adjoint of [`im2col`]: `(C * K * K, N * OH * OW)` matrix, any strides -> image, each
 /// window's entries added back onto the pixels they were read from. The image comes out
 /// channel-major, `(C, N, H, W)`, so that channels are filled in parallel.
-fn col2im<T: Element>(src: &[T], layout: &Layout, g: &Geometry) -> Result<Vec<T>> {
+fn col2im<T: LatticeFloat>(src: &[T], layout: &Layout, g: &Geometry) -> Result<Vec<T>> {
     if layout.shape().dims2()? != g.columns_shape()? {
         candle_core::bail!("col2im: input {:?} does not match {g:?}", layout.shape());
     }
@@ -127,7 +123,7 @@ fn col2im<T: Element>(src: &[T], layout: &Layout, g: &Geometry) -> Result<Vec<T>
     let (rows, columns) = g.grid()?;
     let taps = g.kernel * g.kernel;
     let plane = g.height * g.width;
-    let mut out = vec![T::default(); g.channels * g.batch * plane];
+    let mut out = vec![T::zero(); g.channels * g.batch * plane];
     out.par_chunks_exact_mut(g.batch * plane)
         .enumerate()
         .for_each(|(ch, planes)| {
@@ -143,7 +139,8 @@ fn col2im<T: Element>(src: &[T], layout: &Layout, g: &Geometry) -> Result<Vec<T>
                         let cells = row + ((b * rows + y) * columns + x_lo) * s1;
                         let target = sy * g.width + first_column;
                         for x in 0..x_hi - x_lo {
-                            image[target + x * g.stride] += src[cells + x * s1];
+                            let pixel = &mut image[target + x * g.stride];
+                            *pixel = *pixel + src[cells + x * s1];
                         }
                     }
                 }
@@ -260,9 +257,9 @@ pub fn conv2d(
     let (batch, channels, height, width) = x.dims4()?;
     let (outputs, kernel_channels, k, k2) = kernel.dims4()?;
     check_not_empty("conv2d", x, kernel)?;
-    if kernel_channels != channels || k != k2 {
+    if kernel_channels != channels || k != k2 || stride == 0 {
         candle_core::bail!(
-            "conv2d: kernel {:?} must be (O, {channels}, K, K) for input {:?}",
+            "conv2d: kernel {:?} must be (O, {channels}, K, K) for input {:?}, stride >= 1",
             kernel.shape(),
             x.shape()
         );

@@ -8,6 +8,7 @@
 //! both branches at exactly `x == 0`.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use lattice_core::LatticeFloat;
 
 /// `x` where `x > 0`, else `slope * x`, elementwise; differentiable.
 ///
@@ -62,25 +63,25 @@ impl Iterator for Offsets<'_> {
     }
 }
 
-fn leaky<T: num_traits_lite::Float>(v: T, slope: T) -> T {
-    if v > T::ZERO { v } else { v * slope }
+fn leaky<T: LatticeFloat>(v: T, slope: T) -> T {
+    if v > T::zero() { v } else { v * slope }
 }
 
-fn forward<T: num_traits_lite::Float>(src: &[T], layout: &Layout, slope: T) -> Vec<T> {
+fn forward<T: LatticeFloat>(src: &[T], layout: &Layout, slope: T) -> Vec<T> {
     match layout.contiguous_offsets() {
         Some((start, end)) => src[start..end].iter().map(|&v| leaky(v, slope)).collect(),
         None => Offsets::new(layout).map(|i| leaky(src[i], slope)).collect(),
     }
 }
 
-fn backward<T: num_traits_lite::Float>(
+fn backward<T: LatticeFloat>(
     x: &[T],
     x_layout: &Layout,
     grad: &[T],
     grad_layout: &Layout,
     slope: T,
 ) -> Vec<T> {
-    let select = |x: T, g: T| if x > T::ZERO { g } else { g * slope };
+    let select = |x: T, g: T| if x > T::zero() { g } else { g * slope };
     match (
         x_layout.contiguous_offsets(),
         grad_layout.contiguous_offsets(),
@@ -94,19 +95,6 @@ fn backward<T: num_traits_lite::Float>(
             .zip(Offsets::new(grad_layout))
             .map(|(i, j)| select(x[i], grad[j]))
             .collect(),
-    }
-}
-
-/// The two float types, with just what the ops need.
-mod num_traits_lite {
-    pub(crate) trait Float: Copy + PartialOrd + std::ops::Mul<Output = Self> {
-        const ZERO: Self;
-    }
-    impl Float for f32 {
-        const ZERO: Self = 0.0;
-    }
-    impl Float for f64 {
-        const ZERO: Self = 0.0;
     }
 }
 
