@@ -27,9 +27,11 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod activation;
 mod checkpoint;
 pub mod conv;
 mod error;
+mod gemm;
 mod lattice;
 mod leaky_relu;
 mod output;

@@ -4,6 +4,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 use lattice_core::{QuantizerConfig, VqVaeConfig};
 
+use crate::activation::Activation;
 use crate::conv;
 use crate::error::{Error, Result};
 use crate::lattice::LatticeQuantizer;
@@ -87,15 +88,23 @@ impl Conv {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// Channels-last `(N, H, W, C)` in and out, `activation` fused after the bias.
+    fn forward(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
         let ConvShape {
             stride, padding, ..
         } = self.shape;
         let bias = self.bias.as_ref();
         Ok(if self.transposed {
-            conv::conv_transpose2d(x, &self.weight, bias, stride, padding)?
+            conv::conv_transpose2d_channels_last(
+                x,
+                &self.weight,
+                bias,
+                stride,
+                padding,
+                activation,
+            )?
         } else {
-            conv::conv2d(x, &self.weight, bias, stride, padding)?
+            conv::conv2d_channels_last(x, &self.weight, bias, stride, padding, activation)?
         })
     }
 }
@@ -117,7 +126,8 @@ impl Residual {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok((x + self.conv1.forward(&self.conv3.forward(x)?.relu()?)?)?)
+        let hidden = self.conv3.forward(x, Activation::RELU)?;
+        Ok((x + self.conv1.forward(&hidden, Activation::Identity)?)?)
     }
 }
 
@@ -130,24 +140,31 @@ enum Stage {
     Leaky,
 }
 
+/// The official model's `nn.LeakyReLU()` slope.
+const LEAKY_SLOPE: f64 = 0.01;
+
 fn leaky_relu(x: &Tensor) -> Result<Tensor> {
-    Ok(crate::leaky_relu::leaky_relu(x, 0.01)?)
+    Ok(crate::leaky_relu::leaky_relu(x, LEAKY_SLOPE)?)
 }
 
 impl Stage {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Stage::ConvLeaky(conv) => leaky_relu(&conv.forward(x)?),
+            Stage::ConvLeaky(conv) => conv.forward(x, Activation::LeakyRelu(LEAKY_SLOPE)),
             Stage::Residual(residual) => residual.forward(x),
             Stage::Leaky => leaky_relu(x),
         }
     }
 }
 
+/// The stages in order on `(N, C, H, W)` input, channels-last in between (the layout of
+/// the convolutions' matrix products: `crate::conv`); `(N, C', H', W')` out, a view.
 fn run(stages: &[Stage], x: &Tensor) -> Result<Tensor> {
-    stages
+    let channels_last = x.permute((0, 2, 3, 1))?;
+    let y = stages
         .iter()
-        .try_fold(x.clone(), |x, stage| stage.forward(&x))
+        .try_fold(channels_last, |x, stage| stage.forward(&x))?;
+    Ok(y.permute((0, 3, 1, 2))?)
 }
 
 /// The output of [`VqVae::forward_t`].
