@@ -80,13 +80,12 @@ pub(crate) fn to_rows(latents: &Tensor, dim: usize) -> Result<(Tensor, Layout)> 
 }
 
 impl Layout {
-    /// Rows `(N*H*W, D)` back to the input's layout (contiguous NCHW).
+    /// Rows `(N*H*W, D)` back to the input's shape: for images an NCHW view of the rows'
+    /// channels-last buffer (a channels-last consumer, such as the candle `VqVae`'s decoder,
+    /// reads it without a copy).
     pub(crate) fn restore(self, rows: &Tensor, dim: usize) -> Result<Tensor> {
         Ok(match self {
-            Layout::Nchw { n, h, w } => rows
-                .reshape((n, h, w, dim))?
-                .permute((0, 3, 1, 2))?
-                .contiguous()?,
+            Layout::Nchw { n, h, w } => rows.reshape((n, h, w, dim))?.permute((0, 3, 1, 2))?,
             Layout::Rows => rows.clone(),
         })
     }

@@ -8,8 +8,9 @@
 //! of them over the whole window matrix.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use lattice_core::LatticeFloat;
+use rayon::prelude::*;
 
 use super::geometry::{Geometry, Images};
 use super::kernels::{
@@ -314,8 +315,55 @@ impl CustomOp3 for Convolution {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (input_grad, kernel_grad, dz) = self.gradients(input, kernel, output, grad)?;
         let channels = bias.elem_count();
-        let bias_grad = dz.reshape((dz.elem_count() / channels, channels))?.sum(0)?;
+        let bias_grad = dz.apply_op1_no_bwd(&BiasGrad { channels })?;
         Ok((Some(input_grad), Some(kernel_grad), Some(bias_grad)))
+    }
+}
+
+/// A bias's gradient: the sums of each channel of a contiguous channels-last gradient, in
+/// parallel (candle's `sum(0)` over the rows of an `(N * H * W, C)` matrix is one thread
+/// walking strided columns).
+struct BiasGrad {
+    channels: usize,
+}
+
+fn channel_sums<T: Element>(values: &[T], channels: usize) -> Vec<T> {
+    let zeros = || vec![T::zero(); channels];
+    let add = |mut sums: Vec<T>, row: &[T]| {
+        sums.iter_mut().zip(row).for_each(|(s, &v)| *s = *s + v);
+        sums
+    };
+    values
+        .par_chunks(channels * 1024)
+        .fold(zeros, |sums, rows| {
+            rows.chunks_exact(channels).fold(sums, add)
+        })
+        .reduce(zeros, |sums, other| add(sums, &other))
+}
+
+impl CustomOp1 for BiasGrad {
+    fn name(&self) -> &'static str {
+        "lattice-vq-bias-grad"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let channels = self.channels;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("{}: the gradient must be contiguous", self.name());
+        };
+        if layout.dims().last() != Some(&channels) {
+            candle_core::bail!(
+                "{}: gradient {:?} must end in {channels} channels",
+                self.name(),
+                layout.shape()
+            );
+        }
+        let sums = match storage {
+            CpuStorage::F32(v) => f32::storage(channel_sums(&v[start..end], channels)),
+            CpuStorage::F64(v) => f64::storage(channel_sums(&v[start..end], channels)),
+            other => candle_core::bail!("{}: f32 or f64, not {:?}", self.name(), other.dtype()),
+        };
+        Ok((sums, Shape::from_dims(&[channels])))
     }
 }
 
