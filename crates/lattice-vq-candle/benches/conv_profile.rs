@@ -41,6 +41,10 @@ fn main() -> Result<()> {
         Var::from_tensor(&Tensor::randn(0f32, std, shape, &device)?)
     };
     let (x, image) = (var((64, 64, 14, 14), 1.0)?, var((64, 1, 28, 28), 1.0)?);
+    // Ours reads the same values as the NCHW view of a channels-last buffer, the layout the
+    // model keeps between layers (a contiguous NCHW input would be read with strides).
+    let x_channels_last = Var::from_tensor(&x.permute((0, 2, 3, 1))?.contiguous()?)?;
+    let x_view = x_channels_last.permute((0, 3, 1, 2))?;
     let (w3, w1) = (var((64, 64, 3, 3), 0.05)?, var((64, 64, 1, 1), 0.05)?);
     let (down, up) = (var((64, 1, 4, 4), 0.05)?, var((64, 1, 4, 4), 0.05)?);
 
@@ -55,12 +59,12 @@ fn main() -> Result<()> {
     row(
         "conv 3x3 64->64 on 14x14",
         forward_backward(|| x.conv2d(&w3, 1, 1, 1, 1))?,
-        forward_backward(|| conv2d(&x, &w3, None, 1, 1))?,
+        forward_backward(|| conv2d(&x_view, &w3, None, 1, 1))?,
     );
     row(
         "conv 1x1 64->64 on 14x14",
         forward_backward(|| x.conv2d(&w1, 0, 1, 1, 1))?,
-        forward_backward(|| conv2d(&x, &w1, None, 1, 0))?,
+        forward_backward(|| conv2d(&x_view, &w1, None, 1, 0))?,
     );
     row(
         "conv 4x4 stride 2, 1->64 on 28x28",
@@ -70,7 +74,7 @@ fn main() -> Result<()> {
     row(
         "transposed 4x4 stride 2, 64->1 on 14x14",
         forward_backward(|| x.conv_transpose2d(&up, 1, 0, 2, 1))?,
-        forward_backward(|| conv_transpose2d(&x, &up, None, 2, 1))?,
+        forward_backward(|| conv_transpose2d(&x_view, &up, None, 2, 1))?,
     );
 
     let varmap = VarMap::new();

@@ -5,6 +5,7 @@ use candle_nn::{Init, VarBuilder};
 use lattice_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
 
 use crate::error::Result;
+use crate::lattice_ops::{self, LatticeOp};
 use crate::output::{LossParts, QuantizerOutput, to_rows};
 use crate::quantizer::Quantizer;
 
@@ -13,10 +14,12 @@ use crate::quantizer::Quantizer;
 ///
 /// The basis diagonal `b` is the variable `embedding.weight` of shape `(1, D)` (the official
 /// checkpoints' name and shape). `forward_t` follows lattice-core's straight-through
-/// contract: `v = round(z * (1 / b))` with ties to even (candle's own `round` goes half away
-/// from zero, so this crate rounds with the same add-and-subtract `2^23` trick as the core),
-/// `e = b * v`, output `z + sg(e - z)`, means over all `N*D` elements, size as a sum. The
-/// core's rules are checked on every call with a few reductions.
+/// contract: `v = round(z * (1 / b))` with ties to even, `e = b * v`, output `z + sg(e - z)`,
+/// means over all `N*D` elements, size as a sum. On the CPU the core itself quantizes (and
+/// checks its rules) and the output and losses are one fused op each (`lattice_ops`); on
+/// other devices the layer is candle tensor ops (candle's own `round` goes half away from
+/// zero, so it rounds with the core's add-and-subtract `2^23` trick and checks the core's
+/// rules with a few reductions).
 ///
 /// # Example
 /// ```
@@ -204,21 +207,67 @@ impl Quantizer for LatticeQuantizer {
     }
 
     fn forward_t(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
+        let path = if latents.device().is_cpu() {
+            Path::CpuOps
+        } else {
+            Path::TensorOps
+        };
+        self.forward_on(latents, path)
+    }
+}
+
+/// How [`LatticeQuantizer::forward_t`] computes: this crate's CPU ops (`lattice_ops`), or
+/// candle tensor ops (every device; the tests' second opinion on the CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    CpuOps,
+    TensorOps,
+}
+
+impl LatticeQuantizer {
+    fn forward_on(&self, latents: &Tensor, path: Path) -> Result<QuantizerOutput> {
         let dim = self.dim();
         let (rows, layout) = to_rows(latents, dim)?;
-        let v = self.codes_of(&rows)?;
-        // e = b * v with v held constant: the basis learns through de/db = v only.
-        let points = v.broadcast_mul(&self.weight)?;
-        let detached_rows = rows.detach();
-        let embedding = (&points - &detached_rows)?.sqr()?.mean_all()?;
-        let commitment = (points.detach() - &rows)?.sqr()?.mean_all()?;
+        let (quantized, v, embedding, commitment) = match path {
+            Path::CpuOps => {
+                let v = match rows.apply_op2_no_bwd(&self.weight, &lattice_ops::Codes) {
+                    Ok(v) => v,
+                    Err(error) => {
+                        // The core refused: name the basis entry or latent it refused.
+                        self.to_core()?;
+                        self.core_check(&rows)?;
+                        return Err(error.into());
+                    }
+                };
+                let apply = |op| lattice_ops::apply(&rows, &self.weight, &v, op);
+                (
+                    apply(LatticeOp::StraightThrough)?,
+                    v.clone(),
+                    apply(LatticeOp::Embedding)?,
+                    apply(LatticeOp::Commitment)?,
+                )
+            }
+            Path::TensorOps => {
+                let v = self.codes_of(&rows)?;
+                // e = b * v with v held constant: the basis learns through de/db = v only.
+                let points = v.broadcast_mul(&self.weight)?;
+                let embedding = (&points - &rows.detach())?.sqr()?.mean_all()?;
+                let commitment = (points.detach() - &rows)?.sqr()?.mean_all()?;
+                let straight_through = (&rows + (&points - &rows)?.detach())?;
+                (
+                    straight_through,
+                    v.to_dtype(DType::I32)?,
+                    embedding,
+                    commitment,
+                )
+            }
+        };
         let size = self.weight.abs()?.sum_all()?.neg()?;
         let loss = ((&embedding + commitment.affine(self.config.commitment_cost, 0.0)?)?
             + size.affine(self.config.sparsity_cost, 0.0)?)?;
-        let straight_through = (&rows + (&points - &rows)?.detach())?;
         Ok(QuantizerOutput {
-            quantized: layout.restore(&straight_through, dim)?,
-            codes: layout.codes(&v.to_dtype(DType::I32)?)?,
+            quantized: layout.restore(&quantized, dim)?,
+            codes: layout.codes(&v)?,
             loss,
             parts: LossParts {
                 embedding,
@@ -235,5 +284,76 @@ impl Module for LatticeQuantizer {
         self.forward_t(latents, false)
             .map(|out| out.quantized)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+    use lattice_core::LatticeQuantizerConfig;
+
+    use super::{LatticeQuantizer, Path};
+
+    fn max_gap(a: &Tensor, b: &Tensor) -> f64 {
+        let a = a.to_dtype(DType::F64).unwrap();
+        let b = b.to_dtype(DType::F64).unwrap();
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    }
+
+    #[test]
+    fn cpu_ops_and_tensor_ops_agree_on_values_codes_losses_and_gradients() {
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F64, &device);
+        let config = LatticeQuantizerConfig::new(64, 8).with_sparsity_cost(0.3);
+        let layer = LatticeQuantizer::new(&config, vb).unwrap();
+        // 1,280 rows: three tasks of the parallel passes.
+        let count = 4 * 8 * 16 * 20;
+        let values: Vec<f64> = (0..count).map(|i| 2.0 * (i as f64 * 0.618).sin()).collect();
+        let latents = candle_core::Var::from_vec(values, (4, 8, 16, 20), &device).unwrap();
+        let weights = Tensor::rand(0f64, 1.0, (4, 8, 16, 20), &device).unwrap();
+        let run = |path| {
+            let out = layer.forward_on(latents.as_tensor(), path).unwrap();
+            let objective =
+                ((&out.quantized * &weights).unwrap().sum_all().unwrap() + &out.loss).unwrap();
+            let grads = objective.backward().unwrap();
+            let grad_latents = grads.get(latents.as_tensor()).unwrap().clone();
+            let grad_basis = grads.get(layer.variable()).unwrap().clone();
+            (out, grad_latents, grad_basis)
+        };
+        let (ours, our_latents, our_basis) = run(Path::CpuOps);
+        let (theirs, their_latents, their_basis) = run(Path::TensorOps);
+        assert_eq!(ours.codes.dims(), &[4, 16, 20, 8]);
+        assert_eq!(
+            ours.codes.flatten_all().unwrap().to_vec1::<i32>().unwrap(),
+            theirs
+                .codes
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<i32>()
+                .unwrap()
+        );
+        assert_eq!(max_gap(&ours.quantized, &theirs.quantized), 0.0);
+        for (a, b) in [
+            (&ours.loss, &theirs.loss),
+            (&ours.parts.embedding, &theirs.parts.embedding),
+            (&ours.parts.commitment, &theirs.parts.commitment),
+            (&our_latents, &their_latents),
+            (&our_basis, &their_basis),
+        ] {
+            assert_eq!(a.dims(), b.dims());
+            assert!(max_gap(a, b) < 1e-12, "gap {}", max_gap(a, b));
+        }
+        assert!(max_gap(&our_basis, &our_basis.zeros_like().unwrap()) > 0.0);
     }
 }

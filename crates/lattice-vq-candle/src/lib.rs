@@ -30,9 +30,11 @@
 mod activation;
 mod checkpoint;
 pub mod conv;
+mod element;
 mod error;
 mod gemm;
 mod lattice;
+mod lattice_ops;
 mod leaky_relu;
 mod output;
 mod quantizer;

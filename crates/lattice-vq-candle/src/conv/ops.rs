@@ -9,7 +9,6 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use lattice_core::LatticeFloat;
 use rayon::prelude::*;
 
 use super::geometry::{Geometry, Images};
@@ -17,49 +16,8 @@ use super::kernels::{
     Epilogue, adjoint_product, matrix_to_weights, weights_to_matrix, windows_gram, windows_product,
 };
 use crate::activation::Activation;
+use crate::element::{Element, elements};
 use crate::gemm::Matrix;
-
-/// Element types of the CPU path, with access to candle's storage of them.
-trait Element: LatticeFloat {
-    fn slice(storage: &CpuStorage) -> Option<&[Self]>;
-    fn storage(values: Vec<Self>) -> CpuStorage;
-}
-
-impl Element for f32 {
-    fn slice(storage: &CpuStorage) -> Option<&[Self]> {
-        match storage {
-            CpuStorage::F32(values) => Some(values),
-            _ => None,
-        }
-    }
-
-    fn storage(values: Vec<Self>) -> CpuStorage {
-        CpuStorage::F32(values)
-    }
-}
-
-impl Element for f64 {
-    fn slice(storage: &CpuStorage) -> Option<&[Self]> {
-        match storage {
-            CpuStorage::F64(values) => Some(values),
-            _ => None,
-        }
-    }
-
-    fn storage(values: Vec<Self>) -> CpuStorage {
-        CpuStorage::F64(values)
-    }
-}
-
-/// A storage's elements as `T`, or an error naming the op.
-fn elements<'a, T: Element>(storage: &'a CpuStorage, op: &str) -> Result<&'a [T]> {
-    T::slice(storage).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "{op}: all tensors must have one dtype, f32 or f64 (found {:?})",
-            storage.dtype()
-        ))
-    })
-}
 
 /// The elements of a contiguous layout of the given dims.
 fn contiguous<'a, T>(
