@@ -2,9 +2,9 @@
 //! calls), behind bounds checks: the crate's only `unsafe`.
 //!
 //! The convolutions (`crate::conv`) split their work into image chunks themselves and multiply
-//! each chunk on one thread. On this crate's benchmark machine that ran the Fashion-MNIST
-//! model's products at about 170 GFLOP/s on two cores, against 90-110 for candle's `matmul`
-//! (the same kernel threaded by column blocks, plus a zeroed output buffer).
+//! each chunk on one thread, with the chunk's windows still in cache; candle's `matmul` would
+//! thread one whole product by column blocks into a freshly zeroed buffer. Speed:
+//! `docs/benchmarks.md` (the conv_profile bench).
 
 use lattice_core::LatticeFloat;
 

@@ -185,7 +185,8 @@ pub(crate) enum LatticeOp {
     Commitment,
 }
 
-/// One [`LatticeOp`] as a candle op; `scale` multiplies the gradient ops' results.
+/// One [`LatticeOp`] as a candle op; with `gradient: Some(scale)`, that op's gradient (with
+/// respect to the latents or the basis) times `scale` instead, not itself differentiable.
 struct Apply {
     op: LatticeOp,
     gradient: Option<f64>,

@@ -8,10 +8,11 @@ use crate::error::{Error, Result};
 /// (and the same as `lattice_vq_tch::QuantizerOutput`).
 ///
 /// # Shapes
-/// For NCHW latents `(N, D, H, W)`: `quantized` is `(N, D, H, W)`; `codes` is `(N, H, W, D)`
-/// (`I32`, lattice coordinates) for LL-VQ and `(N, H, W)` (`I64`, codeword indices) for VQ
-/// and VQ-EMA. For rows `(N, D)`: `quantized` is `(N, D)`, `codes` `(N, D)` or `(N,)`.
-/// `loss` and the parts are scalars.
+/// For NCHW latents `(N, D, H, W)`: `quantized` is `(N, D, H, W)`, a view of channels-last
+/// memory as the quantizer computes it (`contiguous()` gives NCHW memory); `codes` is
+/// `(N, H, W, D)` (`I32`, lattice coordinates) for LL-VQ and `(N, H, W)` (`I64`, codeword
+/// indices) for VQ and VQ-EMA. For rows `(N, D)`: `quantized` is `(N, D)`, `codes` `(N, D)`
+/// or `(N,)`. `loss` and the parts are scalars.
 #[derive(Debug)]
 pub struct QuantizerOutput {
     /// Straight-through output `z + sg(e - z)`: the value of `e`, the gradient of `z`.
