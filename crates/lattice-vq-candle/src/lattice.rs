@@ -356,4 +356,34 @@ mod tests {
         }
         assert!(max_gap(&our_basis, &our_basis.zeros_like().unwrap()) > 0.0);
     }
+
+    #[test]
+    fn losses_and_basis_gradient_are_the_same_to_the_last_bit_whatever_the_thread_count() {
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let layer = LatticeQuantizer::new(&LatticeQuantizerConfig::new(512, 16), vb).unwrap();
+        // 1,568 rows: four tasks of the parallel passes.
+        let values: Vec<f32> = (0..8 * 16 * 14 * 14)
+            .map(|i| (i as f32 * 0.377).sin())
+            .collect();
+        let latents = Tensor::from_vec(values, (8, 16, 14, 14), &device).unwrap();
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let out = layer.forward_on(&latents, Path::CpuOps).unwrap();
+                let grads = out.loss.backward().unwrap();
+                let scalar = |t: &Tensor| t.to_scalar::<f32>().unwrap();
+                let basis = grads.get(layer.variable()).unwrap();
+                (
+                    [scalar(&out.parts.embedding), scalar(&out.parts.commitment)],
+                    basis.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                )
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
 }

@@ -13,7 +13,8 @@ use rayon::prelude::*;
 
 use crate::element::{Element, elements};
 
-/// Rows per parallel task of the elementwise passes.
+/// Rows per parallel task of the passes over the latents; the reductions sum their tasks'
+/// results in order, so they are the same to the last bit whatever the thread count.
 const ROWS_PER_TASK: usize = 512;
 
 /// The contiguous elements of a layout, or an error naming the op and operand.
@@ -77,49 +78,51 @@ impl<'a, T: Element> Operands<'a, T> {
         out
     }
 
-    /// `mean((e - z)^2)` over all elements.
-    fn mean_squared_error(&self) -> T {
+    /// `f(partial, z, e, v, d)` folded over each fixed chunk of rows in parallel; the
+    /// chunks' results in order (so sums built from them do not depend on the threads).
+    fn fold_chunks<A: Send>(
+        &self,
+        init: impl Fn() -> A + Sync,
+        f: impl Fn(&mut A, T, T, T, usize) + Sync,
+    ) -> Vec<A> {
         let dim = self.basis.len();
-        let sum = self
-            .latents
+        self.latents
             .par_chunks(dim * ROWS_PER_TASK)
             .zip(self.codes.par_chunks(dim * ROWS_PER_TASK))
             .map(|(z, v)| {
-                let mut sum = T::zero();
+                let mut partial = init();
                 for (row, codes) in z.chunks_exact(dim).zip(v.chunks_exact(dim)) {
-                    for ((&z, &v), &b) in row.iter().zip(codes).zip(self.basis) {
-                        let gap = b * T::from_i32(v).unwrap_or_else(T::zero) - z;
-                        sum = sum + gap * gap;
+                    for (d, ((&z, &v), &b)) in row.iter().zip(codes).zip(self.basis).enumerate() {
+                        let v = T::from_i32(v).unwrap_or_else(T::zero);
+                        f(&mut partial, z, b * v, v, d);
                     }
                 }
-                sum
+                partial
             })
-            .reduce(T::zero, |a, b| a + b);
+            .collect()
+    }
+
+    /// `mean((e - z)^2)` over all elements.
+    fn mean_squared_error(&self) -> T {
+        let partials = self.fold_chunks(T::zero, |sum, z, e, _, _| *sum = *sum + (e - z) * (e - z));
+        let sum = partials.into_iter().fold(T::zero(), |a, b| a + b);
         sum / T::from_usize(self.latents.len()).unwrap_or_else(T::one)
     }
 
     /// `scale * sum over rows of (e - z) * v`, one value per basis entry.
     fn basis_gradient(&self, scale: T) -> Vec<T> {
         let dim = self.basis.len();
-        let zeros = || vec![T::zero(); dim];
-        let sums = self
-            .latents
-            .par_chunks(dim * ROWS_PER_TASK)
-            .zip(self.codes.par_chunks(dim * ROWS_PER_TASK))
-            .fold(zeros, |mut sums, (z, v)| {
-                for (row, codes) in z.chunks_exact(dim).zip(v.chunks_exact(dim)) {
-                    for (((s, &z), &v), &b) in sums.iter_mut().zip(row).zip(codes).zip(self.basis) {
-                        let v = T::from_i32(v).unwrap_or_else(T::zero);
-                        *s = *s + (b * v - z) * v;
-                    }
-                }
-                sums
-            })
-            .reduce(zeros, |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x = *x + y);
-                a
-            });
-        sums.into_iter().map(|s| s * scale).collect()
+        let partials = self.fold_chunks(
+            || vec![T::zero(); dim],
+            |sums, z, e, v, d| {
+                sums[d] = sums[d] + (e - z) * v;
+            },
+        );
+        let mut total = vec![T::zero(); dim];
+        for partial in partials {
+            total.iter_mut().zip(partial).for_each(|(a, b)| *a = *a + b);
+        }
+        total.into_iter().map(|s| s * scale).collect()
     }
 }
 

@@ -112,8 +112,14 @@ pub(crate) fn adjoint_product<T: LatticeFloat>(
         });
 }
 
+/// Partial sums a reduction over image chunks is split into: a fixed number, so that the
+/// order of every floating-point addition (and so the result, to the last bit) does not
+/// depend on the thread count or on which thread ran what.
+const PARTIAL_SUMS: usize = 16;
+
 /// `im2col(image)^T * rows`, a `g.window_len() x P` row-major matrix; `rows` is
-/// `(N * OH * OW) x P`, row-major and contiguous.
+/// `(N * OH * OW) x P`, row-major and contiguous. Deterministic: tasks are summed in
+/// [`PARTIAL_SUMS`] fixed groups, the groups in order.
 pub(crate) fn windows_gram<T: LatticeFloat>(
     image: &Images<'_, T>,
     g: &Geometry,
@@ -124,11 +130,12 @@ pub(crate) fn windows_gram<T: LatticeFloat>(
     let p = rows.len() / (g.batch * positions);
     let size = g.window_len() * p;
     let tasks = g.batch.div_ceil(per_task);
-    (0..tasks)
+    let groups = tasks.min(PARTIAL_SUMS);
+    let partials: Vec<Vec<T>> = (0..groups)
         .into_par_iter()
-        .fold(
-            || (vec![T::zero(); size], Vec::new()),
-            |(mut gram, mut buffer), task| {
+        .map(|group| {
+            let (mut gram, mut buffer) = (vec![T::zero(); size], Vec::new());
+            for task in group * tasks / groups..(group + 1) * tasks / groups {
                 let first = task * per_task;
                 let count = per_task.min(g.batch - first);
                 let task_rows = count * positions;
@@ -140,17 +147,21 @@ pub(crate) fn windows_gram<T: LatticeFloat>(
                     p,
                 );
                 multiply(&mut gram, lhs.transpose(), rhs, true);
-                (gram, buffer)
-            },
-        )
-        .map(|(gram, _)| gram)
-        .reduce(
-            || vec![T::zero(); size],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x = *x + y);
-                a
-            },
-        )
+            }
+            gram
+        })
+        .collect();
+    sum_in_order(partials)
+}
+
+/// The elementwise sum of equal-length vectors, first to last.
+pub(crate) fn sum_in_order<T: LatticeFloat>(partials: Vec<Vec<T>>) -> Vec<T> {
+    let mut partials = partials.into_iter();
+    let mut total = partials.next().unwrap_or_default();
+    for partial in partials {
+        total.iter_mut().zip(partial).for_each(|(a, b)| *a = *a + b);
+    }
+    total
 }
 
 /// A `(D0, D1, K, K)` kernel (any strides, `offset` and `strides` of its layout) as the

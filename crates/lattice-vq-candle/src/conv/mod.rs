@@ -370,4 +370,47 @@ mod tests {
             assert_paths_agree(transposed, &x, &kernel, &bias);
         }
     }
+
+    #[test]
+    fn gradients_are_the_same_to_the_last_bit_whatever_the_thread_count() {
+        // 40 images of 14x14: 20 tasks of the kernel-gradient reduction.
+        let x = var(&[40, 14, 14, 8], 1.0);
+        let kernel = var(&[8, 8, 3, 3], 0.2);
+        let bias = var(&[8], 0.1);
+        let gradients = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let as_f32 = |v: &Var| v.as_tensor().to_dtype(candle_core::DType::F32).unwrap();
+                let (x, kernel, bias) = (as_f32(&x), as_f32(&kernel), as_f32(&bias));
+                let (k, b) = (
+                    Var::from_tensor(&kernel).unwrap(),
+                    Var::from_tensor(&bias).unwrap(),
+                );
+                let y = convolve(
+                    &x,
+                    k.as_tensor(),
+                    Some(b.as_tensor()),
+                    1,
+                    1,
+                    Activation::RELU,
+                    Path::Ours,
+                )
+                .unwrap();
+                let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                [k.as_tensor(), b.as_tensor()].map(|v| {
+                    grads
+                        .get(v)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                })
+            })
+        };
+        assert_eq!(gradients(1), gradients(3));
+    }
 }

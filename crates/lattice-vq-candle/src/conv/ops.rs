@@ -13,7 +13,8 @@ use rayon::prelude::*;
 
 use super::geometry::{Geometry, Images};
 use super::kernels::{
-    Epilogue, adjoint_product, matrix_to_weights, weights_to_matrix, windows_gram, windows_product,
+    Epilogue, adjoint_product, matrix_to_weights, sum_in_order, weights_to_matrix, windows_gram,
+    windows_product,
 };
 use crate::activation::Activation;
 use crate::element::{Element, elements};
@@ -285,18 +286,20 @@ struct BiasGrad {
     channels: usize,
 }
 
+/// Per-channel sums of `(rows, channels)` values; deterministic (fixed chunks, summed in
+/// order).
 fn channel_sums<T: Element>(values: &[T], channels: usize) -> Vec<T> {
-    let zeros = || vec![T::zero(); channels];
-    let add = |mut sums: Vec<T>, row: &[T]| {
-        sums.iter_mut().zip(row).for_each(|(s, &v)| *s = *s + v);
-        sums
-    };
-    values
+    let partials: Vec<Vec<T>> = values
         .par_chunks(channels * 1024)
-        .fold(zeros, |sums, rows| {
-            rows.chunks_exact(channels).fold(sums, add)
+        .map(|rows| {
+            let mut sums = vec![T::zero(); channels];
+            for row in rows.chunks_exact(channels) {
+                sums.iter_mut().zip(row).for_each(|(s, &v)| *s = *s + v);
+            }
+            sums
         })
-        .reduce(zeros, |sums, other| add(sums, &other))
+        .collect();
+    sum_in_order(partials)
 }
 
 impl CustomOp1 for BiasGrad {
