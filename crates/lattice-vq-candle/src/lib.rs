@@ -38,6 +38,7 @@ mod lattice_ops;
 mod leaky_relu;
 mod output;
 mod quantizer;
+mod seeded;
 mod vq;
 mod vq_ema;
 mod vqvae;
@@ -47,6 +48,7 @@ pub use error::{Error, Result};
 pub use lattice::{LatticeQuantizer, lattice_quantizer};
 pub use output::{LossParts, QuantizerOutput};
 pub use quantizer::Quantizer;
+pub use seeded::seeded_var_builder;
 pub use vq::{VectorQuantizer, vector_quantizer};
 pub use vq_ema::{VectorQuantizerEma, vector_quantizer_ema};
 // The model configs are framework-free, so they live in lattice-core; re-exported for

@@ -6,4 +6,5 @@ mod core_parity;
 mod cuda;
 mod ema;
 mod official_checkpoints;
+mod reproducible;
 mod support;

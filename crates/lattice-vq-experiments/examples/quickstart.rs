@@ -30,7 +30,7 @@ struct Args {
     /// Output folder (cleared first).
     #[arg(long, default_value = "runs/quickstart")]
     out: PathBuf,
-    /// Seed of the shuffling.
+    /// Seed of the initial weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }

@@ -43,7 +43,7 @@ struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Seed of the initialisation (tch), shuffling and flips.
+    /// Seed of the initialisation, shuffling and flips.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// paper: lr 0 after epoch 1, as the official code ran; fixed: all epochs train.

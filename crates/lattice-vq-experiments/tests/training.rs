@@ -8,6 +8,8 @@ mod adam;
 mod official;
 #[path = "training/protocol.rs"]
 mod protocol;
+#[path = "training/repeatable.rs"]
+mod repeatable;
 #[path = "training/resume.rs"]
 mod resume;
 #[path = "training/smoke.rs"]

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor, Var};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use lattice_core::{QuantizerConfig, VqVaeConfig};
-use lattice_vq_candle::{VqVae, VqVaeOutput};
+use lattice_vq_candle::{VqVae, VqVaeOutput, seeded_var_builder};
 
 use super::adam;
 use super::counting::{CodeKind, CodeRows};
@@ -65,14 +65,20 @@ impl std::fmt::Debug for CandleBackend {
 }
 
 impl CandleBackend {
-    /// A freshly initialised model (PyTorch's default initialisation; candle's CPU random
-    /// generator cannot be seeded, so candle runs are not repeatable bit for bit).
+    /// A model initialised from `seed` (PyTorch's default distributions, drawn by
+    /// `lattice_vq_candle::seeded_var_builder`: candle's own CPU generator cannot be seeded).
+    /// On the CPU a run then repeats to the last bit on one machine.
     ///
     /// # Errors
     /// An invalid config, a framework failure.
-    pub fn new(config: &VqVaeConfig, quantizer: &QuantizerConfig, device: Device) -> Result<Self> {
+    pub fn new(
+        config: &VqVaeConfig,
+        quantizer: &QuantizerConfig,
+        device: Device,
+        seed: u64,
+    ) -> Result<Self> {
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let vb = seeded_var_builder(&varmap, seed, DType::F32, &device);
         let model = VqVae::new(config, quantizer, vb).map_err(fail)?;
         Ok(Self {
             varmap,

@@ -74,7 +74,7 @@ pub fn model_configs(options: &TrainOptions) -> Result<(VqVaeConfig, QuantizerCo
     Ok((model, quantizer))
 }
 
-/// A freshly initialised backend for `options` (seeded where the framework allows).
+/// A freshly initialised backend for `options`, its weights drawn from `options.seed`.
 ///
 /// # Errors
 /// An unknown device, tch asked for without the `tch` feature, framework failures.
@@ -86,7 +86,10 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
         BackendKind::Candle => {
             let device = super::candle_backend::device(&options.device)?;
             Ok(Box::new(super::candle_backend::CandleBackend::new(
-                &model, &quantizer, device,
+                &model,
+                &quantizer,
+                device,
+                options.seed,
             )?))
         }
         #[cfg(feature = "tch")]

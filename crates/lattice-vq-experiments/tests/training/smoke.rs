@@ -4,9 +4,9 @@ use lattice_vq_experiments::train::run::run;
 
 use crate::support::{backends, smoke_options, steps};
 
-/// Steps per run. candle's initialisation cannot be seeded, and with 16 steps dense LL-VQ
-/// on candle missed the 20% fall in about one run in three (falls of 10-20%); over 32 steps
-/// six runs fell by 62-92%.
+/// Steps per run. With 16 steps and candle's unseeded initialisation (before
+/// `seeded_var_builder`), dense LL-VQ on candle missed the 20% fall in about one run in three
+/// (falls of 10-20%); over 32 steps six runs fell by 62-92%.
 const STEPS: usize = 32;
 
 #[test]
