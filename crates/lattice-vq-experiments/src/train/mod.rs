@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod checkpoint_eval;
 pub mod counting;
 pub mod datasets;
+mod epoch;
 pub mod evaluate;
 pub mod metrics;
 pub mod options;

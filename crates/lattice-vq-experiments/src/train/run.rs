@@ -2,18 +2,17 @@
 //! metrics and the final evaluation.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lattice_core::{BasisInit, LatticeQuantizerConfig, QuantizerConfig, UniqueCodes, VqVaeConfig};
+use lattice_core::{BasisInit, LatticeQuantizerConfig, QuantizerConfig, VqVaeConfig};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, LoopState};
 use super::datasets::Splits;
+use super::epoch::{Clock, Progress, run_epoch};
 use super::evaluate::{EvalReport, count_codes, evaluate};
-use super::metrics::{EpochRecord, MetricsLog, StepRecord};
-use super::{Backend, BackendKind, CodeKind, StepStats, TrainOptions};
-use crate::data::{BatchOptions, Batches};
+use super::metrics::{EpochRecord, MetricsLog};
+use super::{Backend, BackendKind, CodeKind, TrainOptions};
 use crate::error::{Error, Result};
 
 /// What a finished run wrote to `result.json`.
@@ -130,10 +129,6 @@ pub fn progress_bar(visible: bool, len: u64, message: String) -> ProgressBar {
     bar
 }
 
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed ^ ((epoch as u64 + 1) << 32)
-}
-
 /// Train as `options` say, resuming from the newest checkpoint in `options.out_dir` when
 /// there is one, then evaluate; writes `metrics.jsonl`, `checkpoints/`, `model.safetensors`
 /// and `result.json` there (all atomically but the append-only metrics).
@@ -156,150 +151,66 @@ pub fn train(
         return Ok(done);
     }
     checkpoint::write_json(&out.join("options.json"), options)?;
-    let mut state = match checkpoint::latest(out)? {
-        Some(files) => {
-            backend.load(&files.model(), Some(&files.optimizer()))?;
-            let state: LoopState = checkpoint::read_json(&files.state())?;
-            eprintln!(
-                "resuming from {} ({} of {} epochs done, {} batches into the next; step {})",
-                files.dir.display(),
-                state.epoch,
-                options.epochs,
-                state.batch_in_epoch,
-                state.global_step
-            );
-            state
-        }
-        None => LoopState::default(),
-    };
+    let mut state = resume(out, options.epochs, backend)?;
     let mut log = MetricsLog::open(&out.join("metrics.jsonl"), state.metrics_bytes)?;
-    let started = Instant::now();
-    let elapsed_before = state.elapsed_seconds;
-    let elapsed = move || elapsed_before + started.elapsed().as_secs_f64();
-
+    let clock = Clock::resuming_after(state.elapsed_seconds);
     while state.epoch < options.epochs {
-        let epoch = state.epoch;
-        let lr = options.protocol.learning_rate(options.lr, epoch);
-        let epoch_started = Instant::now();
-        let mut batch_options =
-            BatchOptions::training(options.batch_size, epoch_seed(options.seed, epoch));
-        batch_options.skip_batches = state.batch_in_epoch;
-        let total = batch_options
-            .batches_in(splits.train.len())
-            .min(options.max_steps_per_epoch.unwrap_or(usize::MAX));
-        batch_options.max_batches = Some(total.saturating_sub(state.batch_in_epoch));
-        let mode = match (lr == 0.0, backend.has_ema_state()) {
-            (false, _) => "trained",
-            (true, true) => "ema-only",
-            (true, false) => "skipped",
+        let mut progress = Progress {
+            state: &mut state,
+            log: &mut log,
+            clock,
         };
-        let bar = progress_bar(
-            options.progress && mode != "skipped",
-            total as u64,
-            format!("epoch {}/{} {mode}", epoch + 1, options.epochs),
-        );
-        bar.set_position(state.batch_in_epoch as u64);
-        let (mut sum, mut steps, mut batches) = (StepStats::default(), 0usize, 0usize);
-        let mut codes: Option<UniqueCodes> = None;
-        if mode != "skipped" {
-            for batch in Batches::new(splits.train.clone(), &batch_options) {
-                let batch = batch?;
-                if mode == "ema-only" {
-                    backend
-                        .quantize(&batch, true, CodeKind::Codes)?
-                        .count_into(&mut codes)?;
-                } else {
-                    let (stats, rows) = backend.train_step(&batch, lr, CodeKind::Codes)?;
-                    rows.count_into(&mut codes)?;
-                    add(&mut sum, &stats);
-                    steps += 1;
-                    state.global_step += 1;
-                    log.write(&StepRecord {
-                        kind: "step",
-                        step: state.global_step,
-                        epoch,
-                        lr,
-                        stats,
-                        seconds: elapsed(),
-                    })?;
-                }
-                batches += 1;
-                state.batch_in_epoch += 1;
-                bar.inc(1);
-                let due = options.checkpoint_every > 0
-                    && mode == "trained"
-                    && state.global_step % options.checkpoint_every as u64 == 0
-                    && state.batch_in_epoch < total;
-                if due {
-                    state.elapsed_seconds = elapsed();
-                    state.metrics_bytes = log.bytes_written()?;
-                    checkpoint::save(out, &state, |files| {
-                        backend.save(&files.model(), Some(&files.optimizer()))
-                    })?;
-                }
-            }
-        }
-        bar.finish_and_clear();
-        let validation_mse = match (mode, state.epochs.last()) {
-            ("skipped", Some(previous)) => previous.validation_mse,
-            _ => {
-                let bar = progress_bar(
-                    options.progress,
-                    splits.validation.len() as u64,
-                    "validation".into(),
-                );
-                let report = evaluate(
-                    backend,
-                    splits.validation.clone(),
-                    eval_batch_size(options, splits),
-                    options.max_eval_images,
-                    None,
-                    |_, _| {},
-                    &bar,
-                )?;
-                bar.finish_and_clear();
-                Some(report.mse)
-            }
-        };
-        let record = EpochRecord {
-            kind: "epoch".into(),
-            epoch,
-            lr,
-            steps,
-            batches,
-            mean: scale(&sum, steps),
-            train_unique_codes: codes.map_or(0, |c| c.len()),
-            validation_mse,
-            mode: mode.into(),
-            seconds: epoch_started.elapsed().as_secs_f64(),
-        };
-        eprintln!(
-            "epoch {}/{}: {mode}, lr {lr}, {steps} steps, train recon {}, validation mse {}, {} codes, {:.1} s",
-            epoch + 1,
-            options.epochs,
-            if steps == 0 {
-                "-".into()
-            } else {
-                format!("{:.6}", record.mean.reconstruction)
-            },
-            validation_mse.map_or("-".into(), |m| format!("{m:.6}")),
-            record.train_unique_codes,
-            record.seconds,
-        );
-        log.write(&record)?;
-        state.epochs.push(record);
-        state.epoch += 1;
-        state.batch_in_epoch = 0;
-        state.elapsed_seconds = elapsed();
-        state.metrics_bytes = log.bytes_written()?;
-        checkpoint::save(out, &state, |files| {
-            backend.save(&files.model(), Some(&files.optimizer()))
-        })?;
+        run_epoch(options, splits, backend, &mut progress)?;
     }
     let train_seconds = state.elapsed_seconds;
     let model = out.join("model.safetensors");
     backend.save(&model, None)?;
+    let test = test_and_pictures(options, splits, backend)?;
+    write_plots(out, &state.epochs)?;
+    let (train_unique_codes_eval, train_unique_vectors_paper) = if options.count_train_codes {
+        let (codes, vectors) = count_train_codes(options, splits, backend)?;
+        (Some(codes), Some(vectors))
+    } else {
+        (None, None)
+    };
+    let result = RunResult {
+        options: options.clone(),
+        data_source: splits.source.clone(),
+        epochs: state.epochs,
+        test,
+        train_unique_codes_eval,
+        train_unique_vectors_paper,
+        train_seconds,
+        model,
+    };
+    checkpoint::write_json(&out.join("result.json"), &result)?;
+    Ok(result)
+}
 
+/// The loop state of the newest checkpoint in `out` (its weights and optimizer loaded into
+/// `backend`), or a fresh one.
+fn resume(out: &std::path::Path, epochs: usize, backend: &mut dyn Backend) -> Result<LoopState> {
+    let Some(files) = checkpoint::latest(out)? else {
+        return Ok(LoopState::default());
+    };
+    backend.load(&files.model(), Some(&files.optimizer()))?;
+    let state: LoopState = checkpoint::read_json(&files.state())?;
+    eprintln!(
+        "resuming from {} ({} of {epochs} epochs done, {} batches into the next; step {})",
+        files.dir.display(),
+        state.epoch,
+        state.batch_in_epoch,
+        state.global_step
+    );
+    Ok(state)
+}
+
+/// Eval-mode evaluation of the test split; writes `reconstructions.png` from its first batch.
+fn test_and_pictures(
+    options: &TrainOptions,
+    splits: &Splits,
+    backend: &mut dyn Backend,
+) -> Result<EvalReport> {
     let bar = progress_bar(options.progress, splits.test.len() as u64, "test".into());
     let mut pictures: Option<(Vec<f32>, Vec<f32>, crate::data::ImageShape)> = None;
     let test = evaluate(
@@ -324,7 +235,7 @@ pub fn train(
     if let Some((inputs, reconstructions, shape)) = pictures {
         let count = inputs.len() / shape.len();
         crate::png::write_comparison(
-            &out.join("reconstructions.png"),
+            &options.out_dir.join("reconstructions.png"),
             &inputs,
             &reconstructions,
             shape,
@@ -332,44 +243,39 @@ pub fn train(
             value_range(&options.dataset),
         )?;
     }
-    write_plots(out, &state.epochs)?;
-    let (mut train_codes_eval, mut train_vectors_paper) = (None, None);
-    if options.count_train_codes {
-        let len = splits.train.len() as u64;
-        let bar = progress_bar(options.progress, len, "train codes (eval)".into());
-        train_codes_eval = Some(count_codes(
-            backend,
-            splits.train.clone(),
-            options.batch_size,
-            false,
-            CodeKind::Codes,
-            &bar,
-        )?);
-        bar.finish_and_clear();
-        // Last: in training mode this moves a VQ-EMA codebook (the saved model is not).
-        let bar = progress_bar(options.progress, len, "train vectors (paper)".into());
-        train_vectors_paper = Some(count_codes(
-            backend,
-            splits.train.clone(),
-            options.batch_size,
-            true,
-            CodeKind::Vectors,
-            &bar,
-        )?);
-        bar.finish_and_clear();
-    }
-    let result = RunResult {
-        options: options.clone(),
-        data_source: splits.source.clone(),
-        epochs: state.epochs,
-        test,
-        train_unique_codes_eval: train_codes_eval,
-        train_unique_vectors_paper: train_vectors_paper,
-        train_seconds,
-        model,
-    };
-    checkpoint::write_json(&out.join("result.json"), &result)?;
-    Ok(result)
+    Ok(test)
+}
+
+/// Distinct codes over the training split in eval mode, then distinct quantized vectors in
+/// training mode as the paper counted them.
+fn count_train_codes(
+    options: &TrainOptions,
+    splits: &Splits,
+    backend: &mut dyn Backend,
+) -> Result<(usize, usize)> {
+    let len = splits.train.len() as u64;
+    let bar = progress_bar(options.progress, len, "train codes (eval)".into());
+    let codes = count_codes(
+        backend,
+        splits.train.clone(),
+        options.batch_size,
+        false,
+        CodeKind::Codes,
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    // Last: in training mode this moves a VQ-EMA codebook (the saved model is not).
+    let bar = progress_bar(options.progress, len, "train vectors (paper)".into());
+    let vectors = count_codes(
+        backend,
+        splits.train.clone(),
+        options.batch_size,
+        true,
+        CodeKind::Vectors,
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    Ok((codes, vectors))
 }
 
 /// The result of an earlier run in `options.out_dir` with the same options (output folder
@@ -394,7 +300,7 @@ pub fn finished(options: &TrainOptions) -> Result<Option<RunResult>> {
 /// Evaluation batches: larger than training's for small images (fewer, fuller batches; the
 /// results do not depend on it), the training size for large ones (FFHQ's 1024x1024 images
 /// would not fit a GPU 256 at a time).
-fn eval_batch_size(options: &TrainOptions, splits: &Splits) -> usize {
+pub(super) fn eval_batch_size(options: &TrainOptions, splits: &Splits) -> usize {
     if splits.test.shape().len() <= 64 * 64 {
         options.batch_size.max(256)
     } else {
@@ -455,25 +361,6 @@ fn write_plots(out: &std::path::Path, epochs: &[EpochRecord]) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn add(sum: &mut StepStats, x: &StepStats) {
-    sum.loss += x.loss;
-    sum.reconstruction += x.reconstruction;
-    sum.embedding += x.embedding;
-    sum.commitment += x.commitment;
-    sum.size += x.size;
-}
-
-fn scale(sum: &StepStats, n: usize) -> StepStats {
-    let k = if n == 0 { 0.0 } else { 1.0 / n as f64 };
-    StepStats {
-        loss: sum.loss * k,
-        reconstruction: sum.reconstruction * k,
-        embedding: sum.embedding * k,
-        commitment: sum.commitment * k,
-        size: sum.size * k,
-    }
 }
 
 /// Open the dataset, build the backend and [`train`]: what the `train` example runs.
