@@ -69,6 +69,11 @@ fn main() -> Result<()> {
         forward_backward(|| conv2d(&x_view, &w3, None, 1, 1), true)?,
     );
     row(
+        "the same, ours given NCHW memory",
+        forward_backward(|| x.conv2d(&w3, 1, 1, 1, 1), false)?,
+        forward_backward(|| conv2d(&x, &w3, None, 1, 1), true)?,
+    );
+    row(
         "conv 1x1 64->64 on 14x14",
         forward_backward(|| x.conv2d(&w1, 0, 1, 1, 1), false)?,
         forward_backward(|| conv2d(&x_view, &w1, None, 1, 0), true)?,

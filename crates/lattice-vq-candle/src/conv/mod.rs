@@ -66,7 +66,9 @@ fn path_for(x: &Tensor) -> Path {
 /// `OH = (H + 2 * padding - K) / stride + 1`. PyTorch's `conv2d` (cross-correlation).
 ///
 /// On the CPU the result is a permuted view of a channels-last `(N, OH, OW, O)` buffer;
-/// elementwise ops and the next convolution read it as it is.
+/// elementwise ops and the next convolution read it as it is. Input in NCHW memory is
+/// copied to channels-last first (inputs that are views of channels-last memory, such as
+/// this function's outputs, are not).
 ///
 /// # Errors
 /// Shape mismatches (non-4-d input or kernel, channel counts, a zero-sized dimension, a
@@ -90,7 +92,13 @@ pub fn conv2d(
     stride: usize,
     padding: usize,
 ) -> Result<Tensor> {
-    let nhwc = x.permute((0, 2, 3, 1))?;
+    let mut nhwc = x.permute((0, 2, 3, 1))?;
+    if on_cpu_path(x) && !nhwc.is_contiguous() {
+        // Windows are copied a pixel's channels at a time: for NCHW memory one transposing
+        // copy up front was cheaper than gathering them element by element, in a trial on
+        // the conv_profile bench (whose "NCHW memory" row times this path).
+        nhwc = nhwc.contiguous()?;
+    }
     conv2d_channels_last(&nhwc, kernel, bias, stride, padding, Activation::Identity)?
         .permute((0, 3, 1, 2))
 }
