@@ -294,21 +294,7 @@ mod tests {
     use lattice_core::LatticeQuantizerConfig;
 
     use super::{LatticeQuantizer, Path};
-
-    fn max_gap(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap();
-        let b = b.to_dtype(DType::F64).unwrap();
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    }
+    use crate::test_support::max_gap;
 
     #[test]
     fn cpu_ops_and_tensor_ops_agree_on_values_codes_losses_and_gradients() {

@@ -1,21 +1,17 @@
-//! The LL-VQ layer on the CPU as four candle ops: the codes from lattice-core in one
-//! parallel pass, then the straight-through output and the two squared-error losses, each
-//! one autograd node that computes `e = b * v` on the fly.
+//! The LL-VQ layer on the CPU as four candle ops around lattice-core: the codes (the core's
+//! quantization, one parallel pass), then the straight-through output and the two
+//! squared-error losses, each one autograd node whose value and gradient are the core's
+//! functions (`lattice_core::loss`) on the decoded points `e = b * v`.
 //!
 //! The same layer in tensor ops (`crate::lattice`, which other devices take) is about twenty
 //! passes over the `(rows, D)` latents forward and as many backward, each a fresh buffer that
-//! candle's backward then zero-fills and adds into; here it is one pass per op.
+//! candle's backward then zero-fills and adds into.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use lattice_core::DiagonalLattice;
-use ndarray::{ArrayView2, ArrayViewMut2};
-use rayon::prelude::*;
+use lattice_core::{DiagonalLattice, loss};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::element::{Element, elements};
-
-/// Rows per parallel task of the passes over the latents; the reductions sum their tasks'
-/// results in order, so they are the same to the last bit whatever the thread count.
-const ROWS_PER_TASK: usize = 512;
 
 /// The contiguous elements of a layout, or an error naming the op and operand.
 fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: &str) -> Result<&'a [T]> {
@@ -25,12 +21,13 @@ fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: &str) -> Re
     }
 }
 
-/// The three operands every op here reads: latents `z` `(rows, D)`, basis `b` (`D` values,
-/// any shape) and, after [`Codes`], the codes `v` `(rows, D)`.
-struct Operands<'a, T> {
-    latents: &'a [T],
-    basis: &'a [T],
-    codes: &'a [i32],
+/// What every op here reads, as the core takes it: the lattice `b`, latents `z` and codes
+/// `v` `(rows, D)` (from [`Codes`]), and the points `e = b * v` decoded from them.
+struct Operands<'a, T: Element> {
+    lattice: DiagonalLattice<T>,
+    latents: ArrayView2<'a, T>,
+    codes: ArrayView2<'a, i32>,
+    points: Array2<T>,
 }
 
 impl<'a, T: Element> Operands<'a, T> {
@@ -54,76 +51,23 @@ impl<'a, T: Element> Operands<'a, T> {
                 codes.1.shape()
             );
         }
+        let shape = (z.len() / b.len(), b.len());
+        let lattice = DiagonalLattice::from_slice(b).map_err(candle_core::Error::wrap)?;
+        let latents = ArrayView2::from_shape(shape, z).map_err(candle_core::Error::wrap)?;
+        let codes = ArrayView2::from_shape(shape, v).map_err(candle_core::Error::wrap)?;
+        let points = lattice.decode(codes).map_err(candle_core::Error::wrap)?;
         Ok(Self {
-            latents: z,
-            basis: b,
-            codes: v,
+            lattice,
+            latents,
+            codes,
+            points,
         })
     }
+}
 
-    /// `f(z, e, v, d)` for every element, in parallel, collected in order.
-    fn map(&self, f: impl Fn(T, T, T, usize) -> T + Sync) -> Vec<T> {
-        let dim = self.basis.len();
-        let mut out = Vec::new();
-        self.latents
-            .par_iter()
-            .zip(self.codes)
-            .enumerate()
-            .map(|(i, (&z, &v))| {
-                let d = i % dim;
-                let v = T::from_i32(v).unwrap_or_else(T::zero);
-                f(z, self.basis[d] * v, v, d)
-            })
-            .collect_into_vec(&mut out);
-        out
-    }
-
-    /// `f(partial, z, e, v, d)` folded over each fixed chunk of rows in parallel; the
-    /// chunks' results in order (so sums built from them do not depend on the threads).
-    fn fold_chunks<A: Send>(
-        &self,
-        init: impl Fn() -> A + Sync,
-        f: impl Fn(&mut A, T, T, T, usize) + Sync,
-    ) -> Vec<A> {
-        let dim = self.basis.len();
-        self.latents
-            .par_chunks(dim * ROWS_PER_TASK)
-            .zip(self.codes.par_chunks(dim * ROWS_PER_TASK))
-            .map(|(z, v)| {
-                let mut partial = init();
-                for (row, codes) in z.chunks_exact(dim).zip(v.chunks_exact(dim)) {
-                    for (d, ((&z, &v), &b)) in row.iter().zip(codes).zip(self.basis).enumerate() {
-                        let v = T::from_i32(v).unwrap_or_else(T::zero);
-                        f(&mut partial, z, b * v, v, d);
-                    }
-                }
-                partial
-            })
-            .collect()
-    }
-
-    /// `mean((e - z)^2)` over all elements.
-    fn mean_squared_error(&self) -> T {
-        let partials = self.fold_chunks(T::zero, |sum, z, e, _, _| *sum = *sum + (e - z) * (e - z));
-        let sum = partials.into_iter().fold(T::zero(), |a, b| a + b);
-        sum / T::from_usize(self.latents.len()).unwrap_or_else(T::one)
-    }
-
-    /// `scale * sum over rows of (e - z) * v`, one value per basis entry.
-    fn basis_gradient(&self, scale: T) -> Vec<T> {
-        let dim = self.basis.len();
-        let partials = self.fold_chunks(
-            || vec![T::zero(); dim],
-            |sums, z, e, v, d| {
-                sums[d] = sums[d] + (e - z) * v;
-            },
-        );
-        let mut total = vec![T::zero(); dim];
-        for partial in partials {
-            total.iter_mut().zip(partial).for_each(|(a, b)| *a = *a + b);
-        }
-        total.into_iter().map(|s| s * scale).collect()
-    }
+/// A core result as a flat vector in row-major order (the core returns standard layout).
+fn values<T: Element>(array: Array2<T>) -> Vec<T> {
+    array.into_iter().collect()
 }
 
 /// `(latents (rows, D), basis) -> codes (rows, D)`, `I32`: `v = round_ties_even(z * (1 / b))`
@@ -188,29 +132,48 @@ pub(crate) enum LatticeOp {
     Commitment,
 }
 
-/// One [`LatticeOp`] as a candle op; with `gradient: Some(scale)`, that op's gradient (with
-/// respect to the latents or the basis) times `scale` instead, not itself differentiable.
+/// One [`LatticeOp`] as a candle op; with `gradient: Some(upstream)`, that op's gradient
+/// (with respect to the latents or the basis) times `upstream` instead, not itself
+/// differentiable.
 struct Apply {
     op: LatticeOp,
     gradient: Option<f64>,
 }
 
 impl Apply {
-    fn run<T: Element>(&self, operands: &Operands<'_, T>, shape: &Shape) -> (Vec<T>, Shape) {
-        let scale = self.gradient.and_then(T::from_f64);
-        match (self.op, scale) {
-            (LatticeOp::StraightThrough, _) => {
-                (operands.map(|z, e, _, _| z + (e - z)), shape.clone())
+    fn run<T: Element>(
+        &self,
+        operands: &Operands<'_, T>,
+        shape: &Shape,
+    ) -> Result<(Vec<T>, Shape)> {
+        let (z, e) = (operands.latents, operands.points.view());
+        let wrap = candle_core::Error::wrap;
+        let upstream = self.gradient.and_then(T::from_f64);
+        Ok(match (self.op, upstream) {
+            (LatticeOp::StraightThrough, _) => (
+                values(loss::straight_through(z, e).map_err(wrap)?),
+                shape.clone(),
+            ),
+            (LatticeOp::Embedding, None) => (
+                vec![loss::embedding_loss(z, e).map_err(wrap)?],
+                Shape::from_dims(&[]),
+            ),
+            (LatticeOp::Commitment, None) => (
+                vec![loss::commitment_loss(z, e).map_err(wrap)?],
+                Shape::from_dims(&[]),
+            ),
+            (LatticeOp::Embedding, Some(upstream)) => {
+                let grad = loss::embedding_loss_basis_grad(&operands.lattice, z, operands.codes, e)
+                    .map_err(wrap)?;
+                let dims = [1, grad.len()];
+                let grad = grad.into_iter().map(|g| g * upstream).collect();
+                (grad, Shape::from_dims(&dims))
             }
-            (_, None) => (vec![operands.mean_squared_error()], Shape::from_dims(&[])),
-            (LatticeOp::Embedding, Some(scale)) => {
-                let dims = [1, operands.basis.len()];
-                (operands.basis_gradient(scale), Shape::from_dims(&dims))
+            (LatticeOp::Commitment, Some(upstream)) => {
+                let grad = loss::commitment_loss_latent_grad(z, e).map_err(wrap)?;
+                (values(grad.mapv(|g| g * upstream)), shape.clone())
             }
-            (LatticeOp::Commitment, Some(scale)) => {
-                (operands.map(|z, e, _, _| (z - e) * scale), shape.clone())
-            }
-        }
+        })
     }
 }
 
@@ -238,14 +201,14 @@ impl CustomOp3 for Apply {
                 let (values, shape) = self.run(
                     &Operands::<f32>::new(op, (s1, l1), (s2, l2), (s3, l3))?,
                     l1.shape(),
-                );
+                )?;
                 (f32::storage(values), shape)
             }
             CpuStorage::F64(_) => {
                 let (values, shape) = self.run(
                     &Operands::<f64>::new(op, (s1, l1), (s2, l2), (s3, l3))?,
                     l1.shape(),
-                );
+                )?;
                 (f64::storage(values), shape)
             }
             _ => candle_core::bail!("{op}: latents must be f32 or f64"),
@@ -264,12 +227,11 @@ impl CustomOp3 for Apply {
         if self.op == LatticeOp::StraightThrough {
             return Ok((Some(grad.clone()), None, None));
         }
-        // d mean((e - z)^2) = 2 / (rows * D) * (e - z) * (v for b, -1 for z).
+        // The losses are scalars: their gradients are the core's, times the upstream scalar.
         let upstream = grad.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        let scale = 2.0 * upstream / latents.elem_count() as f64;
         let gradient = Apply {
             op: self.op,
-            gradient: Some(scale),
+            gradient: Some(upstream),
         };
         let value = latents.apply_op3_no_bwd(basis, codes, &gradient)?;
         Ok(match self.op {

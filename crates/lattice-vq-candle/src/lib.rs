@@ -35,10 +35,11 @@ mod error;
 mod gemm;
 mod lattice;
 mod lattice_ops;
-mod leaky_relu;
 mod output;
 mod quantizer;
 mod seeded;
+#[cfg(test)]
+mod test_support;
 mod vq;
 mod vq_ema;
 mod vqvae;

@@ -4,7 +4,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 use lattice_core::{QuantizerConfig, VqVaeConfig};
 
-use crate::activation::Activation;
+use crate::activation::{Activation, activate};
 use crate::conv;
 use crate::error::{Error, Result};
 use crate::lattice::LatticeQuantizer;
@@ -144,7 +144,7 @@ enum Stage {
 const LEAKY_SLOPE: f64 = 0.01;
 
 fn leaky_relu(x: &Tensor) -> Result<Tensor> {
-    Ok(crate::leaky_relu::leaky_relu(x, LEAKY_SLOPE)?)
+    Ok(activate(x, Activation::LeakyRelu(LEAKY_SLOPE))?)
 }
 
 impl Stage {

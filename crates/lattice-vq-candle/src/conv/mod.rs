@@ -170,17 +170,7 @@ fn convolve(
     path: Path,
 ) -> Result<Tensor> {
     let (batch, height, width, channels) = x.dims4()?;
-    let (outputs, kernel_channels, k, k2) = kernel.dims4()?;
-    check_not_empty("conv2d", x, kernel)?;
-    if kernel_channels != channels || k != k2 || stride == 0 {
-        candle_core::bail!(
-            "conv2d: kernel {:?} must be (O, {channels}, K, K) for input {:?} (channels-last), \
-             stride >= 1",
-            kernel.shape(),
-            x.shape()
-        );
-    }
-    check_bias("conv2d", bias, outputs)?;
+    let (outputs, k) = check_operands("conv2d", x, kernel, bias, stride, 1)?;
     let g = Geometry {
         batch,
         height,
@@ -220,17 +210,7 @@ fn convolve_transposed(
     path: Path,
 ) -> Result<Tensor> {
     let (batch, height, width, channels) = x.dims4()?;
-    let (kernel_channels, outputs, k, k2) = kernel.dims4()?;
-    check_not_empty("conv_transpose2d", x, kernel)?;
-    if kernel_channels != channels || k != k2 || stride == 0 {
-        candle_core::bail!(
-            "conv_transpose2d: kernel {:?} must be ({channels}, O, K, K) for input {:?} \
-             (channels-last), stride >= 1",
-            kernel.shape(),
-            x.shape()
-        );
-    }
-    check_bias("conv_transpose2d", bias, outputs)?;
+    let (outputs, k) = check_operands("conv_transpose2d", x, kernel, bias, stride, 0)?;
     let side = |extent: usize| ((extent - 1) * stride + k).checked_sub(2 * padding);
     let (Some(out_height), Some(out_width)) = (side(height), side(width)) else {
         candle_core::bail!("conv_transpose2d: padding {padding} exceeds the output");
@@ -267,14 +247,47 @@ fn convolve_transposed(
     apply(&x.contiguous()?, kernel, bias, op)
 }
 
-fn check_bias(op: &str, bias: Option<&Tensor>, outputs: usize) -> Result<()> {
-    match bias {
-        Some(bias) if bias.dims() != [outputs] => candle_core::bail!(
+/// The checks both convolutions share: channels-last `(N, H, W, C)` input, a square
+/// `(., ., K, K)` kernel whose axis `channel_axis` holds the C input channels (0 for a
+/// transposed convolution's `(C, O, K, K)`, else 1), stride >= 1, no empty tensor, and a
+/// bias of one value per output channel. Returns the output channels and K.
+fn check_operands(
+    op: &str,
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    channel_axis: usize,
+) -> Result<(usize, usize)> {
+    let channels = x.dims4()?.3;
+    let dims = kernel.dims4()?;
+    check_not_empty(op, x, kernel)?;
+    let (kernel_channels, outputs) = if channel_axis == 0 {
+        (dims.0, dims.1)
+    } else {
+        (dims.1, dims.0)
+    };
+    if kernel_channels != channels || dims.2 != dims.3 || stride == 0 {
+        let expected = if channel_axis == 0 {
+            format!("({channels}, O, K, K)")
+        } else {
+            format!("(O, {channels}, K, K)")
+        };
+        candle_core::bail!(
+            "{op}: kernel {:?} must be {expected} for input {:?} (channels-last), stride >= 1",
+            kernel.shape(),
+            x.shape()
+        );
+    }
+    if let Some(bias) = bias
+        && bias.dims() != [outputs]
+    {
+        candle_core::bail!(
             "{op}: bias {:?} must be ({outputs},), one per output channel",
             bias.shape()
-        ),
-        _ => Ok(()),
+        );
     }
+    Ok((outputs, dims.2))
 }
 
 fn apply(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, op: Convolution) -> Result<Tensor> {
@@ -290,12 +303,7 @@ fn candle_finish(y: Tensor, bias: Option<&Tensor>, activation: Activation) -> Re
         Some(bias) => y.broadcast_add(&bias.reshape((1, bias.dim(0)?, 1, 1))?)?,
         None => y,
     };
-    let y = match activation {
-        Activation::Identity => y,
-        Activation::LeakyRelu(0.0) => y.relu()?,
-        Activation::LeakyRelu(slope) => candle_nn::ops::leaky_relu(&y, slope)?,
-    };
-    y.permute((0, 2, 3, 1))
+    activation.with_candle_ops(&y)?.permute((0, 2, 3, 1))
 }
 
 #[cfg(test)]
@@ -303,6 +311,7 @@ mod tests {
     use candle_core::{Device, Tensor, Var};
 
     use super::{Activation, Path, convolve, convolve_transposed};
+    use crate::test_support::max_gap;
 
     fn var(shape: &[usize], scale: f64) -> Var {
         let count: usize = shape.iter().product();
@@ -310,19 +319,6 @@ mod tests {
             .map(|i| scale * ((i as f64 * 0.7548).sin() + 0.3 * (i as f64 * 0.13).cos()))
             .collect();
         Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap()).unwrap()
-    }
-
-    fn max_gap(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
     }
 
     /// Output and gradients (of `sum(y * weights)`) on both paths agree to `1e-12`.
