@@ -412,6 +412,53 @@ impl UniqueCodes {
         self.counts.values().copied()
     }
 
+    /// Each distinct vector's [`code_key`] with its count, sorted by key: what a counter must
+    /// save to be restored by [`add_key_count`](Self::add_key_count) (a resumable training
+    /// run saves its epoch's codes this way).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use lattice_core::{UniqueCodes, code_key};
+    ///
+    /// let mut unique = UniqueCodes::new(1);
+    /// for code in [[5], [6], [5]] {
+    ///     unique.insert(&code)?;
+    /// }
+    /// let mut restored = UniqueCodes::new(1);
+    /// for (key, count) in unique.key_counts() {
+    ///     restored.add_key_count(key, count)?;
+    /// }
+    /// assert_eq!((restored.len(), restored.total(), restored.count_of(&[5])), (2, 3, 2));
+    /// let keys: Vec<u128> = unique.key_counts().iter().map(|&(key, _)| key).collect();
+    /// assert!(keys.contains(&code_key(&[6])) && keys.is_sorted());
+    /// Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn key_counts(&self) -> Vec<(u128, u64)> {
+        let mut pairs: Vec<(u128, u64)> = self.counts.iter().map(|(&k, &c)| (k, c)).collect();
+        pairs.sort_unstable();
+        pairs
+    }
+
+    /// Add `count` occurrences of the vector whose [`code_key`] is `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CountOverflow`] if the vector's count or the total would pass `u64::MAX`;
+    /// nothing is counted then.
+    pub fn add_key_count(&mut self, key: u128, count: u64) -> Result<()> {
+        let current = self.counts.get(&key).copied().unwrap_or(0);
+        let (Some(new), Some(total)) = (current.checked_add(count), self.total.checked_add(count))
+        else {
+            return Err(Error::CountOverflow);
+        };
+        if new > 0 {
+            self.counts.insert(key, new);
+        }
+        self.total = total;
+        Ok(())
+    }
+
     /// Add the counts of `other`, as if its vectors had been inserted here: counting shards
     /// separately and merging gives the same result as counting their union.
     ///

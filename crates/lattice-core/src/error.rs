@@ -49,6 +49,17 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+    /// A codeword of a VQ codebook holds a NaN or infinite value: its distance to every
+    /// latent would be NaN or infinite, so it could be neither chosen nor skipped safely.
+    #[error("codeword {index}, column {col} is {value}: codebook entries must be finite")]
+    NonFiniteCodeword {
+        /// Codeword (row of the codebook) index.
+        index: usize,
+        /// Column (dimension) index.
+        col: usize,
+        /// The offending value.
+        value: f64,
+    },
     /// `z / b` rounds to an integer that does not fit in an `i32` code.
     #[error(
         "latent at row {row}, column {col} gives code {value}: codes must fit in i32 \
@@ -108,6 +119,9 @@ pub enum Error {
         /// The right-hand value.
         right: usize,
     },
+    /// A count of code vectors would pass `u64::MAX`.
+    #[error("code count overflow: counts must stay below 2^64")]
+    CountOverflow,
 }
 
 /// `Result` with this crate's [`enum@Error`].

@@ -75,13 +75,12 @@ pub fn load_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     Ok(())
 }
 
-/// Save every variable of `varmap` to a safetensors file, atomically (a temporary file
-/// beside `path`, then one rename), so a crash never leaves a half-written checkpoint.
+/// Save every variable of `varmap` to a safetensors file, atomically (a hidden temporary
+/// file beside `path`, then one rename), so a crash never leaves a half-written checkpoint.
 ///
 /// # Errors
-/// [`Error::Candle`] if writing fails, [`Error::Io`] if the rename fails.
+/// As [`save_tensors`].
 pub fn save_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
     let tensors: HashMap<String, Tensor> = varmap
         .data()
         .lock()
@@ -89,20 +88,41 @@ pub fn save_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
         .iter()
         .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
         .collect();
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".tmp{}", std::process::id()));
-    let temporary = std::path::PathBuf::from(temporary);
-    if let Err(error) = candle_core::safetensors::save(&tensors, &temporary) {
+    save_tensors(&tensors, path)
+}
+
+/// Write `tensors` to a safetensors file, atomically: the bytes go to a hidden temporary
+/// file beside `path` (`.NAME.PID.tmp`), which then replaces `path` in one rename. The file
+/// gets the permissions of any new file (`0666` less the umask), not the `0600` of a
+/// temporary file that `candle_core::safetensors::save` would give it.
+///
+/// # Errors
+/// [`Error::Candle`] if the tensors cannot be serialized; [`Error::Io`] naming `path` if
+/// writing or renaming fails (a full disk, say); the temporary file is removed then and
+/// `path` is left as it was.
+pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let bytes = safetensors::serialize(tensors, None)
+        .map_err(|e| Error::Candle(candle_core::Error::Msg(format!("safetensors: {e}"))))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
+    let temporary = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written =
+        std::fs::write(&temporary, &bytes).and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(source) = written {
         let _ = std::fs::remove_file(&temporary);
-        return Err(error.into());
+        return Err(io(source));
     }
-    std::fs::rename(&temporary, path).map_err(|source| {
-        let _ = std::fs::remove_file(&temporary);
-        Error::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    })
+    Ok(())
 }
 
 fn poisoned() -> Error {

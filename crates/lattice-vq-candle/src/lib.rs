@@ -44,7 +44,7 @@ mod vq;
 mod vq_ema;
 mod vqvae;
 
-pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use checkpoint::{load_checkpoint, save_checkpoint, save_tensors};
 pub use error::{Error, Result};
 pub use lattice::{LatticeQuantizer, lattice_quantizer};
 pub use output::{LossParts, QuantizerOutput};

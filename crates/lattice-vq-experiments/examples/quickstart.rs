@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use lattice_vq_experiments::train::run::{make_backend, train};
+use lattice_vq_experiments::train::run_folder;
 use lattice_vq_experiments::train::{BackendKind, Protocol, TrainOptions, datasets};
 
 /// Train the sparse LL-VQ-VAE briefly on Fashion-MNIST (candle, CPU).
@@ -27,7 +28,8 @@ struct Args {
     /// Test images to evaluate on.
     #[arg(long, default_value_t = 1000)]
     eval_images: usize,
-    /// Output folder (cleared first).
+    /// Output folder (a run's outputs in it are cleared first; a folder holding other files
+    /// is refused).
     #[arg(long, default_value = "runs/quickstart")]
     out: PathBuf,
     /// Seed of the initial weights and the shuffling.
@@ -59,7 +61,8 @@ fn main() {
     };
     let run = || -> lattice_vq_experiments::Result<_> {
         // A quick start starts over: no resuming from an earlier quickstart's checkpoint.
-        let _ = std::fs::remove_dir_all(&options.out_dir);
+        // Only a run's own outputs are removed; a folder holding anything else is refused.
+        run_folder::clear(&options.out_dir)?;
         let splits = datasets::open(&options.dataset, None)?;
         eprintln!("data: {}", splits.source);
         let mut backend = make_backend(&options)?;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use lattice_vq_experiments::train::run::{RunResult, run};
 use lattice_vq_experiments::train::tables::{PaperTable, mean_std, paper_table};
-use lattice_vq_experiments::train::{BackendKind, Protocol, TrainOptions, checkpoint};
+use lattice_vq_experiments::train::{BackendKind, Protocol, TrainOptions};
 
 /// Reproduce a table of the paper (2, 3, 4 or 5).
 #[derive(Debug, Parser)]
@@ -76,6 +76,9 @@ fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/table{}", args.table)));
+    if let Some(rows) = &args.rows {
+        table.check_rows(rows)?;
+    }
     let protocol = format!("{:?}", args.protocol).to_lowercase();
     let mut results: Vec<Vec<RunResult>> = Vec::new();
     for row in &table.rows {
@@ -123,12 +126,12 @@ fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
     let path = out
         .join(&protocol)
         .join(format!("table{}.md", table.number));
-    checkpoint::atomic_write(&path, |tmp| {
-        std::fs::write(tmp, &markdown).map_err(|source| lattice_vq_experiments::Error::Io {
-            path: tmp.to_path_buf(),
-            source,
-        })
+    let folder = out.join(&protocol);
+    std::fs::create_dir_all(&folder).map_err(|source| lattice_vq_experiments::Error::Io {
+        path: folder.clone(),
+        source,
     })?;
+    lattice_vq_experiments::atomic::write_bytes(&path, markdown.as_bytes())?;
     println!("{markdown}");
     eprintln!("wrote {}", path.display());
     Ok(())

@@ -4,6 +4,10 @@
 #[cfg(feature = "tch")]
 #[path = "training/adam.rs"]
 mod adam;
+#[path = "training/defects.rs"]
+mod defects;
+#[path = "training/faults.rs"]
+mod faults;
 #[path = "training/official.rs"]
 mod official;
 #[path = "training/protocol.rs"]

@@ -1,6 +1,6 @@
 //! [`Backend`] on candle, with `lattice_vq_candle::VqVae`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor, Var};
@@ -21,6 +21,19 @@ fn fail(e: impl std::fmt::Display) -> Error {
     Error::Backend {
         backend: "candle",
         message: e.to_string(),
+    }
+}
+
+/// An adapter error as ours: I/O keeps its path and kind, candle's own errors lose the
+/// adapter's `candle:` prefix (ours says it once).
+fn adapter_error(e: lattice_vq_candle::Error) -> Error {
+    match e {
+        lattice_vq_candle::Error::Io { path, source } => Error::Io {
+            path: path.into(),
+            source,
+        },
+        lattice_vq_candle::Error::Candle(inner) => fail(inner),
+        other => fail(other),
     }
 }
 
@@ -293,7 +306,7 @@ impl Backend for CandleBackend {
     }
 
     fn save(&self, model: &Path, optimizer: Option<&Path>) -> Result<()> {
-        lattice_vq_candle::save_checkpoint(&self.varmap, model).map_err(fail)?;
+        lattice_vq_candle::save_checkpoint(&self.varmap, model).map_err(adapter_error)?;
         if let Some(path) = optimizer {
             let mut tensors: HashMap<String, Tensor> = HashMap::new();
             for (name, (m, v)) in &self.moments {
@@ -302,36 +315,46 @@ impl Backend for CandleBackend {
             }
             let steps = Tensor::new(&[self.steps as i64], &Device::Cpu).map_err(fail)?;
             tensors.insert("steps".into(), steps);
-            super::checkpoint::atomic_write(path, |tmp| {
-                candle_core::safetensors::save(&tensors, tmp).map_err(fail)
-            })?;
+            lattice_vq_candle::save_tensors(&tensors, path).map_err(adapter_error)?;
         }
         Ok(())
     }
 
     fn load(&mut self, model: &Path, optimizer: Option<&Path>) -> Result<()> {
-        lattice_vq_candle::load_checkpoint(&self.varmap, model).map_err(fail)?;
+        lattice_vq_candle::load_checkpoint(&self.varmap, model).map_err(adapter_error)?;
         if let Some(path) = optimizer {
-            let tensors = candle_core::safetensors::load(path, &self.device).map_err(fail)?;
+            let tensors =
+                candle_core::safetensors::load(path, &self.device).map_err(|e| Error::Format {
+                    path: path.to_path_buf(),
+                    problem: e.to_string(),
+                })?;
+            let stored: BTreeMap<String, Vec<usize>> = tensors
+                .iter()
+                .map(|(name, t)| (name.clone(), t.dims().to_vec()))
+                .collect();
+            let steps = tensors
+                .get("steps")
+                .filter(|t| t.dims() == [1] && t.dtype() == DType::I64)
+                .and_then(|t| t.to_vec1::<i64>().ok())
+                .map(|v| v[0]);
+            let trained: BTreeMap<String, Vec<usize>> = self
+                .trainable()
+                .into_iter()
+                .filter(|(name, _)| super::optimizer_state::trained_by_adam(name, self.has_ema))
+                .map(|(name, var)| (name, var.dims().to_vec()))
+                .collect();
+            let steps = super::optimizer_state::check(path, &stored, steps, &trained)?;
             let mut moments = HashMap::new();
-            for (name, _) in self.trainable() {
+            for name in trained.keys() {
                 if let (Some(m), Some(v)) = (
                     tensors.get(&format!("m.{name}")),
                     tensors.get(&format!("v.{name}")),
                 ) {
-                    moments.insert(name, (m.clone(), v.clone()));
+                    moments.insert(name.clone(), (m.clone(), v.clone()));
                 }
             }
-            let steps = tensors
-                .get("steps")
-                .and_then(|t| t.to_vec1::<i64>().ok())
-                .and_then(|v| v.first().copied())
-                .ok_or_else(|| Error::Format {
-                    path: path.to_path_buf(),
-                    problem: "no step count: not an optimizer state file".into(),
-                })?;
             self.moments = moments;
-            self.steps = steps.max(0) as u64;
+            self.steps = steps;
         }
         Ok(())
     }

@@ -1,33 +1,23 @@
 //! Resumable training checkpoints, written atomically.
 //!
-//! A checkpoint is a folder `checkpoints/step-NNNNNNNN/` holding `model.safetensors`,
-//! `optimizer.safetensors` and `state.json`. It is written under a temporary name and
-//! renamed into place when complete, so an interruption leaves either the previous
-//! checkpoint or the new one, never half of one.
+//! A checkpoint is a folder `checkpoints/step-SSSSSSSS-epoch-EEEE-batch-BBBBBBBB/` holding
+//! `model.safetensors`, `optimizer.safetensors`, `state.json` and `epoch_codes.bin`, named
+//! by the loop position it resumes at (optimizer steps, epoch, batch into the epoch). It is
+//! written under a hidden temporary name and renamed into place when complete, so an
+//! interruption leaves the previous checkpoint, the new one or both, never half of one.
+//! Older checkpoints are removed only once the new one is in place. The position is in the
+//! name because two checkpoints can share a step count: an epoch that takes no step (the
+//! paper's protocol after its first epoch) ends at the step its predecessor ended at, and
+//! replacing a folder of the same name cannot be done in one rename.
 
 use std::path::{Path, PathBuf};
 
+use lattice_core::UniqueCodes;
 use serde::{Deserialize, Serialize};
 
+pub use super::loop_state::{EpochTally, LoopState};
 pub use crate::atomic::atomic_write;
 use crate::error::{Error, Result};
-
-/// Where the loop stands, saved beside the weights.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct LoopState {
-    /// Epoch to continue (zero-based).
-    pub epoch: usize,
-    /// Batches of that epoch already done.
-    pub batch_in_epoch: usize,
-    /// Optimizer steps done in total.
-    pub global_step: u64,
-    /// Training seconds spent before this checkpoint.
-    pub elapsed_seconds: f64,
-    /// Length of `metrics.jsonl` at this checkpoint (later lines are dropped on resume).
-    pub metrics_bytes: u64,
-    /// The epochs finished so far.
-    pub epochs: Vec<super::metrics::EpochRecord>,
-}
 
 /// Write `value` as pretty JSON to `path`, atomically.
 ///
@@ -75,17 +65,71 @@ impl CheckpointFiles {
     pub fn state(&self) -> PathBuf {
         self.dir.join("state.json")
     }
+
+    /// The distinct codes of the epoch in progress (`super::epoch_codes`).
+    pub fn codes(&self) -> PathBuf {
+        self.dir.join("epoch_codes.bin")
+    }
 }
 
-/// Save a checkpoint under `root/checkpoints/` with `save_weights` writing the model and
-/// optimizer files into the (temporary) folder; older checkpoints are then removed.
+/// A checkpoint's loop position, as its folder name holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    /// Optimizer steps done.
+    pub global_step: u64,
+    /// Epoch to continue (zero-based).
+    pub epoch: usize,
+    /// Batches of that epoch done.
+    pub batch_in_epoch: usize,
+}
+
+impl Position {
+    /// Where `state` stands.
+    pub fn of(state: &LoopState) -> Self {
+        Self {
+            global_step: state.global_step,
+            epoch: state.epoch,
+            batch_in_epoch: state.batch_in_epoch,
+        }
+    }
+
+    /// The folder name: `step-SSSSSSSS-epoch-EEEE-batch-BBBBBBBB`.
+    pub fn name(&self) -> String {
+        format!(
+            "step-{:08}-epoch-{:04}-batch-{:08}",
+            self.global_step, self.epoch, self.batch_in_epoch
+        )
+    }
+
+    /// The position a folder name holds: [`Position::name`]'s format, or none for any other
+    /// name (a stray `step-zzz` is not a checkpoint).
+    pub fn parse(name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("step-")?;
+        let (step, rest) = rest.split_once("-epoch-")?;
+        let (epoch, batch) = rest.split_once("-batch-")?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(step) && digits(epoch) && digits(batch)) {
+            return None;
+        }
+        Some(Self {
+            global_step: step.parse().ok()?,
+            epoch: epoch.parse().ok()?,
+            batch_in_epoch: batch.parse().ok()?,
+        })
+    }
+}
+
+/// Save a checkpoint of loop position `state` under `root/checkpoints/`: `save_weights`
+/// writes the model and optimizer files into the (temporary) folder, this function the
+/// state and the epoch's `codes`; older checkpoints are then removed.
 ///
 /// # Errors
-/// [`Error::Io`] when the folder cannot be created or renamed; whatever `save_weights`
-/// returns.
+/// [`Error::Io`] naming the file or folder that could not be written or renamed; whatever
+/// `save_weights` returns. The previous checkpoint is left as it was.
 pub fn save(
     root: &Path,
     state: &LoopState,
+    codes: Option<&UniqueCodes>,
     save_weights: impl FnOnce(&CheckpointFiles) -> Result<()>,
 ) -> Result<PathBuf> {
     let io = |path: &Path| {
@@ -94,53 +138,136 @@ pub fn save(
     };
     let parent = root.join("checkpoints");
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let name = format!("step-{:08}", state.global_step);
+    let position = Position::of(state);
+    let name = position.name();
+    let final_dir = parent.join(&name);
+    if final_dir.is_dir() {
+        // Only a run resumed at this very position writes it again, and it holds the same
+        // state then; keeping it is safe, replacing it could not be done in one rename.
+        return Ok(final_dir);
+    }
     let tmp = CheckpointFiles {
         dir: parent.join(format!(".{name}.tmp")),
     };
     let _ = std::fs::remove_dir_all(&tmp.dir);
     std::fs::create_dir_all(&tmp.dir).map_err(io(&tmp.dir))?;
-    let written = save_weights(&tmp).and_then(|()| write_json(&tmp.state(), state));
+    let written = save_weights(&tmp)
+        .and_then(|()| crate::atomic::write_bytes(&tmp.codes(), &super::epoch_codes::encode(codes)))
+        .and_then(|()| write_json(&tmp.state(), state));
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&tmp.dir);
         return Err(e);
     }
-    let final_dir = parent.join(&name);
-    let _ = std::fs::remove_dir_all(&final_dir);
     std::fs::rename(&tmp.dir, &final_dir).map_err(io(&final_dir))?;
-    for old in complete_checkpoints(&parent)? {
-        if old != final_dir {
-            let _ = std::fs::remove_dir_all(old);
+    for old in candidates(root)? {
+        if Position::parse(&old.name()).is_some_and(|p| p < position) {
+            // Hidden first, in one rename: a kill while its files are deleted leaves a
+            // temporary folder (removed on resume), not a checkpoint with files missing.
+            let hidden = parent.join(format!(".{}.old.tmp", old.name()));
+            if std::fs::rename(&old.dir, &hidden).is_ok() {
+                let _ = std::fs::remove_dir_all(hidden);
+            }
         }
     }
     Ok(final_dir)
 }
 
-/// The newest complete checkpoint under `root/checkpoints/`, if any.
+impl CheckpointFiles {
+    fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Every folder under `root/checkpoints/` named as a checkpoint, newest position first,
+/// whether complete or not (a resumption tries them in this order).
+///
+/// # Errors
+/// [`Error::Io`] when the folder exists but cannot be listed.
+pub fn candidates(root: &Path) -> Result<Vec<CheckpointFiles>> {
+    let parent = root.join("checkpoints");
+    if !parent.is_dir() {
+        return Ok(Vec::new());
+    }
+    let entries = std::fs::read_dir(&parent).map_err(|source| Error::Io {
+        path: parent.clone(),
+        source,
+    })?;
+    let mut found: Vec<(Position, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let position = Position::parse(&p.file_name()?.to_string_lossy())?;
+            Some((position, p))
+        })
+        .collect();
+    found.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    Ok(found
+        .into_iter()
+        .map(|(_, dir)| CheckpointFiles { dir })
+        .collect())
+}
+
+/// The newest checkpoint under `root/checkpoints/` whose files are all present and whose
+/// state names its own position, if any.
 ///
 /// # Errors
 /// [`Error::Io`] when the folder exists but cannot be listed.
 pub fn latest(root: &Path) -> Result<Option<CheckpointFiles>> {
-    let parent = root.join("checkpoints");
-    if !parent.is_dir() {
-        return Ok(None);
-    }
-    Ok(complete_checkpoints(&parent)?
+    Ok(candidates(root)?
         .into_iter()
-        .max()
-        .map(|dir| CheckpointFiles { dir }))
+        .find(|c| read_state(c).is_ok() && c.model().is_file() && c.optimizer().is_file()))
 }
 
-fn complete_checkpoints(parent: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(parent).map_err(|source| Error::Io {
-        path: parent.to_path_buf(),
+/// The loop state of checkpoint `files`, its epoch codes and the check that the state is
+/// the one its folder name says.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Format`] naming the file that is missing or wrong.
+pub fn read_state(files: &CheckpointFiles) -> Result<(LoopState, Option<UniqueCodes>)> {
+    let state: LoopState = read_json(&files.state())?;
+    if Position::parse(&files.name()) != Some(Position::of(&state)) {
+        return Err(Error::Format {
+            path: files.state(),
+            problem: format!(
+                "the state is at {}, not at the position its folder is named after",
+                Position::of(&state).name()
+            ),
+        });
+    }
+    let path = files.codes();
+    let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+        path: path.clone(),
         source,
     })?;
-    Ok(entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
-        })
-        .collect())
+    Ok((state, super::epoch_codes::decode(&path, &bytes)?))
+}
+
+/// Remove what an interrupted write left behind in a run folder: hidden temporary files
+/// (`.NAME.*.tmp`, see `crate::atomic`) in `root`, and temporary checkpoint folders
+/// (`checkpoints/.NAME.tmp`).
+///
+/// # Errors
+/// [`Error::Io`] when a folder cannot be listed or a leftover cannot be removed.
+pub fn remove_stale_temporaries(root: &Path) -> Result<()> {
+    for dir in [root.to_path_buf(), root.join("checkpoints")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|source| Error::Io { path, source })?;
+        }
+    }
+    Ok(())
 }

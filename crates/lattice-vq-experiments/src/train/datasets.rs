@@ -48,8 +48,18 @@ pub const DATASETS: &str = "fashion-mnist, celeba, ffhq1024, folder, synthetic";
 ///
 /// # Errors
 /// [`Error::NotFound`] when a dataset's folder is missing, loading errors naming the file,
-/// [`Error::Invalid`] for an unknown name.
+/// [`Error::Invalid`] for an unknown name or a `data_dir` that is not a folder.
 pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
+    // A folder asked for that is not there is a typo to report, not a cue to fall back on
+    // the system dataset or the embedded sample.
+    if let Some(dir) = data_dir
+        && !dir.is_dir()
+    {
+        return Err(Error::Invalid {
+            what: "data dir".into(),
+            problem: format!("{}: no such folder", dir.display()),
+        });
+    }
     let needs_dir = || {
         data_dir.ok_or_else(|| Error::NotFound {
             dataset: "images",

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use lattice_core::UniqueCodes;
 
-use super::checkpoint::{self, LoopState};
+use super::checkpoint::{self, EpochTally, LoopState};
 use super::datasets::Splits;
 use super::evaluate::evaluate;
 use super::metrics::{EpochRecord, MetricsLog, StepRecord};
@@ -39,6 +39,9 @@ impl Clock {
 /// The loop's mutable parts: where it stands and where it writes.
 pub(super) struct Progress<'a> {
     pub(super) state: &'a mut LoopState,
+    /// The distinct codes of the epoch in progress (saved with each checkpoint, so a
+    /// resumed epoch counts its earlier batches' codes too).
+    pub(super) codes: &'a mut Option<UniqueCodes>,
     pub(super) log: &'a mut MetricsLog,
     pub(super) clock: Clock,
 }
@@ -58,15 +61,6 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ ((epoch as u64 + 1) << 32)
 }
 
-/// Sums over an epoch's batches.
-#[derive(Default)]
-struct Tally {
-    sum: StepStats,
-    steps: usize,
-    batches: usize,
-    codes: Option<UniqueCodes>,
-}
-
 /// Run epoch `progress.state.epoch` from where the state says it stands (resumption may
 /// start mid-epoch), append its records to the metrics and checkpoint at its end.
 ///
@@ -82,11 +76,10 @@ pub(super) fn run_epoch(
     let lr = options.protocol.learning_rate(options.lr, epoch);
     let mode = mode(lr, backend.has_ema_state());
     let started = Instant::now();
-    let tally = if mode == "skipped" {
-        Tally::default()
-    } else {
-        run_batches(options, splits, backend, progress, lr, mode)?
-    };
+    if mode != "skipped" {
+        run_batches(options, splits, backend, progress, lr, mode)?;
+    }
+    let tally = progress.state.epoch_so_far;
     let validation_mse = match (mode, progress.state.epochs.last()) {
         ("skipped", Some(previous)) => previous.validation_mse,
         _ => Some(validate(options, splits, backend)?),
@@ -98,7 +91,7 @@ pub(super) fn run_epoch(
         steps: tally.steps,
         batches: tally.batches,
         mean: scale(&tally.sum, tally.steps),
-        train_unique_codes: tally.codes.map_or(0, |c| c.len()),
+        train_unique_codes: progress.codes.take().map_or(0, |c| c.len()),
         validation_mse,
         mode: mode.into(),
         seconds: started.elapsed().as_secs_f64(),
@@ -122,11 +115,13 @@ pub(super) fn run_epoch(
     state.epochs.push(record);
     state.epoch += 1;
     state.batch_in_epoch = 0;
+    state.epoch_so_far = EpochTally::default();
     save_checkpoint(&options.out_dir, backend, progress)
 }
 
 /// The epoch's batches from `state.batch_in_epoch` on: training steps (or codebook
-/// updates only), each logged, with a checkpoint every `options.checkpoint_every` steps.
+/// updates only), each logged and added to the epoch's tally, with a checkpoint every
+/// `options.checkpoint_every` steps.
 fn run_batches(
     options: &TrainOptions,
     splits: &Splits,
@@ -134,7 +129,7 @@ fn run_batches(
     progress: &mut Progress<'_>,
     lr: f64,
     mode: &str,
-) -> Result<Tally> {
+) -> Result<()> {
     let epoch = progress.state.epoch;
     let mut batch_options =
         BatchOptions::training(options.batch_size, epoch_seed(options.seed, epoch));
@@ -142,23 +137,33 @@ fn run_batches(
     let total = batch_options
         .batches_in(splits.train.len())
         .min(options.max_steps_per_epoch.unwrap_or(usize::MAX));
-    batch_options.max_batches = Some(total.saturating_sub(progress.state.batch_in_epoch));
+    if progress.state.batch_in_epoch > total {
+        return Err(crate::Error::Invalid {
+            what: "resume".into(),
+            problem: format!(
+                "the checkpoint is {} batches into epoch {}, which has only {total}",
+                progress.state.batch_in_epoch,
+                epoch + 1
+            ),
+        });
+    }
+    batch_options.max_batches = Some(total - progress.state.batch_in_epoch);
     let bar = progress_bar(
         options.progress,
         total as u64,
         format!("epoch {}/{} {mode}", epoch + 1, options.epochs),
     );
     bar.set_position(progress.state.batch_in_epoch as u64);
-    let mut tally = Tally::default();
     for batch in Batches::new(splits.train.clone(), &batch_options) {
         let batch = batch?;
+        let tally = &mut progress.state.epoch_so_far;
         if mode == "ema-only" {
             backend
                 .quantize(&batch, true, CodeKind::Codes)?
-                .count_into(&mut tally.codes)?;
+                .count_into(progress.codes)?;
         } else {
             let (stats, rows) = backend.train_step(&batch, lr, CodeKind::Codes)?;
-            rows.count_into(&mut tally.codes)?;
+            rows.count_into(progress.codes)?;
             add(&mut tally.sum, &stats);
             tally.steps += 1;
             progress.state.global_step += 1;
@@ -171,7 +176,7 @@ fn run_batches(
                 seconds: progress.clock.seconds(),
             })?;
         }
-        tally.batches += 1;
+        progress.state.epoch_so_far.batches += 1;
         progress.state.batch_in_epoch += 1;
         bar.inc(1);
         let due = options.checkpoint_every > 0
@@ -186,7 +191,7 @@ fn run_batches(
         }
     }
     bar.finish_and_clear();
-    Ok(tally)
+    Ok(())
 }
 
 /// Validation MSE of the current model (eval mode).
@@ -217,7 +222,7 @@ fn save_checkpoint(
 ) -> Result<()> {
     progress.state.elapsed_seconds = progress.clock.seconds();
     progress.state.metrics_bytes = progress.log.bytes_written()?;
-    checkpoint::save(out, progress.state, |files| {
+    checkpoint::save(out, progress.state, progress.codes.as_ref(), |files| {
         backend.save(&files.model(), Some(&files.optimizer()))
     })
     .map(|_| ())

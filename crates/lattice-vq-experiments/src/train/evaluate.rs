@@ -35,7 +35,8 @@ pub struct EvalReport {
 /// picture grids); `sketch`, when given, also sees every code; `progress` is told after each batch.
 ///
 /// # Errors
-/// Loading or framework failures.
+/// Loading or framework failures; [`crate::Error::Invalid`] when there is no image to
+/// evaluate.
 pub fn evaluate(
     backend: &mut dyn Backend,
     dataset: Arc<dyn Dataset>,
@@ -73,6 +74,14 @@ pub fn evaluate(
             on_batch(&batch, &r);
         }
         progress.inc(batch.len as u64);
+    }
+    if seen == 0 {
+        return Err(crate::Error::Invalid {
+            what: "evaluation".into(),
+            problem: "no images to evaluate (an empty split, or at most 0 images asked for): \
+                      an error over no images is undefined"
+                .into(),
+        });
     }
     let codes = codes.unwrap_or_else(|| UniqueCodes::new(1));
     Ok(EvalReport {

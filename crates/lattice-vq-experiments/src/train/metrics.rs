@@ -20,7 +20,9 @@ impl MetricsLog {
     /// checkpoint a run resumes from; 0 for a fresh run).
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file.
+    /// [`Error::Io`] naming the file; [`Error::Format`] when the file is shorter than
+    /// `keep_bytes` (the checkpoint does not belong to this file: extending it would invent
+    /// lines).
     pub fn open(path: &Path, keep_bytes: u64) -> Result<Self> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
@@ -31,6 +33,16 @@ impl MetricsLog {
             .append(true)
             .open(path)
             .map_err(io)?;
+        let length = file.metadata().map_err(io)?.len();
+        if length < keep_bytes {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "{length} bytes, but the checkpoint resumed from was taken at {keep_bytes}: \
+                     the file must be at least that long"
+                ),
+            });
+        }
         file.set_len(keep_bytes).map_err(io)?;
         Ok(Self {
             file,

@@ -18,10 +18,15 @@ pub mod checkpoint_eval;
 pub mod counting;
 pub mod datasets;
 mod epoch;
+pub mod epoch_codes;
 pub mod evaluate;
+pub mod loop_state;
 pub mod metrics;
+pub mod optimizer_state;
 pub mod options;
+pub mod resume_options;
 pub mod run;
+pub mod run_folder;
 pub mod tables;
 #[cfg(feature = "tch")]
 pub mod tch_backend;

@@ -80,7 +80,7 @@ impl TrainOptions {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] for a batch size of 0, a learning rate that is negative or
-    /// not finite, or 0 threads.
+    /// not finite, 0 threads, 0 evaluation images or 0 steps per epoch.
     pub fn validate(&self) -> crate::Result<()> {
         let invalid = |what: &str, problem: String| crate::Error::Invalid {
             what: what.into(),
@@ -97,6 +97,15 @@ impl TrainOptions {
         }
         if self.threads == Some(0) {
             return Err(invalid("threads", "must be at least 1".into()));
+        }
+        if self.max_eval_images == Some(0) {
+            return Err(invalid(
+                "max eval images",
+                "must be at least 1: an evaluation of no images has no error".into(),
+            ));
+        }
+        if self.max_steps_per_epoch == Some(0) {
+            return Err(invalid("max steps per epoch", "must be at least 1".into()));
         }
         Ok(())
     }

@@ -150,13 +150,17 @@ pub fn train(
         eprintln!("{} already holds this run's result", out.display());
         return Ok(done);
     }
+    check_not_empty(splits)?;
+    checkpoint::remove_stale_temporaries(out)?;
+    super::resume_options::check(options)?;
     checkpoint::write_json(&out.join("options.json"), options)?;
-    let mut state = resume(out, options.epochs, backend)?;
+    let (mut state, mut codes) = resume(out, options.epochs, backend)?;
     let mut log = MetricsLog::open(&out.join("metrics.jsonl"), state.metrics_bytes)?;
     let clock = Clock::resuming_after(state.elapsed_seconds);
     while state.epoch < options.epochs {
         let mut progress = Progress {
             state: &mut state,
+            codes: &mut codes,
             log: &mut log,
             clock,
         };
@@ -187,22 +191,74 @@ pub fn train(
     Ok(result)
 }
 
-/// The loop state of the newest checkpoint in `out` (its weights and optimizer loaded into
-/// `backend`), or a fresh one.
-fn resume(out: &std::path::Path, epochs: usize, backend: &mut dyn Backend) -> Result<LoopState> {
-    let Some(files) = checkpoint::latest(out)? else {
-        return Ok(LoopState::default());
-    };
-    backend.load(&files.model(), Some(&files.optimizer()))?;
-    let state: LoopState = checkpoint::read_json(&files.state())?;
-    eprintln!(
-        "resuming from {} ({} of {epochs} epochs done, {} batches into the next; step {})",
-        files.dir.display(),
-        state.epoch,
-        state.batch_in_epoch,
-        state.global_step
-    );
-    Ok(state)
+/// The loop state and epoch codes of the newest checkpoint in `out` that loads (its weights
+/// and optimizer loaded into `backend`), or a fresh state when there is no checkpoint. A
+/// checkpoint that is damaged or incomplete (one a user edited, an empty folder) is skipped
+/// with a warning for the next older one.
+///
+/// # Errors
+/// [`Error::Format`] when checkpoints exist but none loads, naming each and why;
+/// [`Error::Invalid`] when the newest has done more epochs than `epochs`.
+fn resume(
+    out: &std::path::Path,
+    epochs: usize,
+    backend: &mut dyn Backend,
+) -> Result<(LoopState, Option<lattice_core::UniqueCodes>)> {
+    let candidates = checkpoint::candidates(out)?;
+    let mut skipped = Vec::new();
+    for files in &candidates {
+        let loaded = checkpoint::read_state(files).and_then(|(state, codes)| {
+            state.check(&files.state(), epochs)?;
+            backend.load(&files.model(), Some(&files.optimizer()))?;
+            Ok((state, codes))
+        });
+        match loaded {
+            Ok((state, codes)) => {
+                eprintln!(
+                    "resuming from {} ({} of {epochs} epochs done, {} batches into the next; step {})",
+                    files.dir.display(),
+                    state.epoch,
+                    state.batch_in_epoch,
+                    state.global_step
+                );
+                return Ok((state, codes));
+            }
+            Err(e @ Error::Invalid { .. }) => return Err(e),
+            Err(e) => {
+                eprintln!("skipping checkpoint {}: {e}", files.dir.display());
+                skipped.push(format!("{}: {e}", files.dir.display()));
+            }
+        }
+    }
+    if skipped.is_empty() {
+        Ok((LoopState::default(), None))
+    } else {
+        Err(Error::Format {
+            path: out.join("checkpoints"),
+            problem: format!(
+                "no checkpoint can be resumed from ({}); move the folder away to start over",
+                skipped.join("; ")
+            ),
+        })
+    }
+}
+
+/// Refuse splits with no images before training on them: an empty evaluation would report
+/// an error of 0.
+fn check_not_empty(splits: &Splits) -> Result<()> {
+    for (name, split) in [
+        ("training", &splits.train),
+        ("validation", &splits.validation),
+        ("test", &splits.test),
+    ] {
+        if split.is_empty() {
+            return Err(Error::Invalid {
+                what: format!("{name} split"),
+                problem: format!("{} holds no {name} images", splits.source),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Eval-mode evaluation of the test split; writes `reconstructions.png` from its first batch.

@@ -34,6 +34,28 @@ pub struct PaperTable {
     pub rows: Vec<PaperRow>,
 }
 
+impl PaperTable {
+    /// Check that every name in `rows` (a `--rows` selection) is one of this table's rows'
+    /// quantizers.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] naming the first unknown row and listing the table's rows.
+    pub fn check_rows(&self, rows: &[String]) -> crate::Result<()> {
+        let known: Vec<&str> = self.rows.iter().map(|r| r.quantizer).collect();
+        match rows.iter().find(|r| !known.contains(&r.as_str())) {
+            None => Ok(()),
+            Some(unknown) => Err(crate::Error::Invalid {
+                what: "rows".into(),
+                problem: format!(
+                    "no row of table {} is {unknown:?}: its rows are {}",
+                    self.number,
+                    known.join(", ")
+                ),
+            }),
+        }
+    }
+}
+
 const fn row(
     label: &'static str,
     quantizer: &'static str,

@@ -1,6 +1,6 @@
 //! [`Backend`] on tch (libtorch), with `lattice_vq_tch::VqVae`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use lattice_core::{QuantizerConfig, VqVaeConfig};
@@ -20,6 +20,19 @@ fn fail(e: impl std::fmt::Display) -> Error {
     Error::Backend {
         backend: "tch",
         message: e.to_string(),
+    }
+}
+
+/// An adapter error as ours: I/O keeps its path and kind, libtorch's own errors lose the
+/// adapter's `libtorch:` prefix (ours says `tch:` once).
+fn adapter_error(e: lattice_vq_tch::Error) -> Error {
+    match e {
+        lattice_vq_tch::Error::Io { path, source } => Error::Io {
+            path: path.into(),
+            source,
+        },
+        lattice_vq_tch::Error::Torch(inner) => fail(inner),
+        other => fail(other),
     }
 }
 
@@ -262,7 +275,7 @@ impl Backend for TchBackend {
     }
 
     fn save(&self, model: &Path, optimizer: Option<&Path>) -> Result<()> {
-        lattice_vq_tch::save_checkpoint(&self.vs, model).map_err(fail)?;
+        lattice_vq_tch::save_checkpoint(&self.vs, model).map_err(adapter_error)?;
         if let Some(path) = optimizer {
             let mut tensors: Vec<(String, Tensor)> = Vec::new();
             for (name, (m, v)) in &self.moments {
@@ -271,43 +284,55 @@ impl Backend for TchBackend {
             }
             tensors.push(("steps".into(), Tensor::from_slice(&[self.steps as i64])));
             super::checkpoint::atomic_write(path, |tmp| {
-                Tensor::write_safetensors(&tensors, tmp).map_err(fail)
+                Tensor::write_safetensors(&tensors, tmp).map_err(|e| Error::Backend {
+                    backend: "tch",
+                    message: format!("{}: {e}", path.display()),
+                })
             })?;
         }
         Ok(())
     }
 
     fn load(&mut self, model: &Path, optimizer: Option<&Path>) -> Result<()> {
-        lattice_vq_tch::load_checkpoint(&mut self.vs, model).map_err(fail)?;
+        lattice_vq_tch::load_checkpoint(&mut self.vs, model).map_err(adapter_error)?;
         if let Some(path) = optimizer {
             let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-                .map_err(fail)?
+                .map_err(|e| Error::Format {
+                    path: path.to_path_buf(),
+                    problem: e.to_string(),
+                })?
                 .into_iter()
                 .collect();
+            let dims = |t: &Tensor| t.size().iter().map(|&d| d as usize).collect::<Vec<_>>();
+            let stored: BTreeMap<String, Vec<usize>> = tensors
+                .iter()
+                .map(|(name, t)| (name.clone(), dims(t)))
+                .collect();
+            let steps = tensors
+                .get("steps")
+                .filter(|t| t.size() == [1] && t.kind() == Kind::Int64)
+                .map(|t| t.int64_value(&[0]));
+            let trained: BTreeMap<String, Vec<usize>> = self
+                .trainable()
+                .into_iter()
+                .filter(|(name, _)| super::optimizer_state::trained_by_adam(name, self.has_ema))
+                .map(|(name, p)| (name, dims(&p)))
+                .collect();
+            let steps = super::optimizer_state::check(path, &stored, steps, &trained)?;
             let mut moments = HashMap::new();
-            for (name, p) in self.trainable() {
+            for name in trained.keys() {
                 if let (Some(m), Some(v)) = (
                     tensors.get(&format!("m.{name}")),
                     tensors.get(&format!("v.{name}")),
                 ) {
-                    if m.size() != p.size() || v.size() != p.size() {
-                        return Err(Error::Format {
-                            path: path.to_path_buf(),
-                            problem: format!("moments of {name} have the wrong shape"),
-                        });
-                    }
-                    moments.insert(name, (m.to_device(self.device), v.to_device(self.device)));
+                    moments.insert(
+                        name.clone(),
+                        (m.to_device(self.device), v.to_device(self.device)),
+                    );
                 }
             }
-            let steps = tensors
-                .get("steps")
-                .map(|t| t.int64_value(&[0]))
-                .ok_or_else(|| Error::Format {
-                    path: path.to_path_buf(),
-                    problem: "no step count: not an optimizer state file".into(),
-                })?;
             self.moments = moments;
-            self.steps = steps.max(0) as u64;
+            self.steps = steps;
         }
         Ok(())
     }

@@ -23,7 +23,9 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
         assert!(error.to_string().contains("interrupted"), "{error}");
         let latest = checkpoint::latest(dir.path()).unwrap().unwrap();
         assert!(
-            latest.dir.ends_with("step-00000004"),
+            latest
+                .dir
+                .ends_with("step-00000004-epoch-0000-batch-00000004"),
             "{}",
             latest.dir.display()
         );
@@ -55,8 +57,8 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
         );
         assert_eq!(result.epochs.len(), 1);
         assert_eq!(
-            result.epochs[0].steps, 6,
-            "steps taken since the resumption"
+            result.epochs[0].steps, 10,
+            "the epoch's record covers the steps before the interruption too"
         );
 
         // Resuming loaded the checkpoint's weights: training from them gives the final ones,
@@ -71,7 +73,11 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(leftovers, ["step-00000010"], "{backend_kind:?}");
+        assert_eq!(
+            leftovers,
+            ["step-00000010-epoch-0001-batch-00000000"],
+            "{backend_kind:?}"
+        );
 
         // Run again: the finished result is reused, nothing trains.
         let mut again = Interrupted {
