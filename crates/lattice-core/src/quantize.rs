@@ -14,7 +14,8 @@ use crate::float::LatticeFloat;
 pub struct Quantized<F> {
     /// Integer lattice coordinates `v` (Eq. 3), one row per latent vector.
     pub codes: Array2<i32>,
-    /// Lattice points `e = B v` (Eq. 4), one row per latent vector.
+    /// Lattice points `e = B v` (Eq. 4), one row per latent vector; a zero coordinate is
+    /// always `+0.0`, so the points are bit for bit [`DiagonalLattice::decode`] of the codes.
     pub points: Array2<F>,
 }
 
@@ -170,7 +171,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
         check_same_shape("points", points.shape(), codes.shape())?;
         for (code_row, mut point_row) in codes.outer_iter().zip(points.outer_iter_mut()) {
             for ((point, &code), &b) in point_row.iter_mut().zip(code_row).zip(self.basis_slice()) {
-                *point = b * F::from_code(code);
+                *point = self::point(b, F::from_code(code));
             }
         }
         Ok(())
@@ -275,7 +276,19 @@ fn quantize_element<F: LatticeFloat>(
             value: as_f64(scaled),
         });
     }
-    Ok((v.to_code_unchecked(), b * v))
+    Ok((v.to_code_unchecked(), point(b, v)))
+}
+
+/// The lattice point `b * v` of an integral `v`, with a zero point always `+0.0`.
+///
+/// `v` from rounding carries the latent's sign even when it is zero (`round(-0.1) = -0.0`)
+/// while the code does not, so `b * v` could be `-0.0` where [`DiagonalLattice::decode`]
+/// gives `+0.0` (issue 11, D14). Adding `+0.0` changes nothing but the sign of a zero (IEEE
+/// `-0.0 + 0.0 = +0.0`), so quantize and decode, which both call this, agree bit for bit
+/// whatever the signs of `b` and of zero; it is one addition in the vectorized loop.
+#[inline(always)]
+fn point<F: LatticeFloat>(b: F, v: F) -> F {
+    b * v + F::zero()
 }
 
 /// Contiguous rows, optionally split across threads.
@@ -338,7 +351,7 @@ fn quantize_rows<F: LatticeFloat>(
             let v = (z * r).round_ties_even_fast();
             fast_path_exact &= v.abs() < F::FAST_CODE_LIMIT;
             *code = v.to_code_fast();
-            *point = b * v;
+            *point = self::point(b, v);
         }
         if !fast_path_exact {
             let row = first_row + offset;

@@ -304,3 +304,45 @@ fn error_messages_are_lowercase_and_name_the_invariant() {
         );
     }
 }
+
+#[test]
+fn non_finite_codewords_are_errors_naming_the_codeword() {
+    // Issue 11 (D7): a NaN codeword was skipped silently (its distances compare false).
+    use lattice_core::vq::{check_codebook, nearest_codewords};
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut codebook = Array2::<f32>::zeros((4, 3));
+        codebook[[2, 1]] = bad;
+        let latents = Array2::<f32>::ones((5, 3));
+        let err = nearest_codewords(codebook.view(), latents.view()).unwrap_err();
+        match &err {
+            Error::NonFiniteCodeword {
+                index: 2,
+                col: 1,
+                value,
+            } => assert_eq!(value.is_nan(), bad.is_nan()),
+            other => panic!("{bad}: {other:?}"),
+        }
+        assert!(
+            err.to_string().contains("codebook entries must be finite"),
+            "{err}"
+        );
+        // (Compared as text: a NaN value makes the errors unequal under `==`.)
+        let same = |other: Result<_, Error>| other.unwrap_err().to_string() == err.to_string();
+        assert!(same(check_codebook(codebook.view())));
+        // The codebook is checked before the latents.
+        let mut bad_latents = latents.clone();
+        bad_latents[[0, 0]] = f32::NAN;
+        assert!(same(
+            nearest_codewords(codebook.view(), bad_latents.view()).map(|_| ())
+        ));
+    }
+    let one_bad = array![[f64::INFINITY]];
+    assert!(matches!(
+        nearest_codewords(one_bad.view(), array![[1.0]].view()),
+        Err(Error::NonFiniteCodeword {
+            index: 0,
+            col: 0,
+            ..
+        })
+    ));
+}

@@ -222,3 +222,104 @@ proptest! {
         }
     }
 }
+
+/// Latents that round to code 0 from either side (and signed zeros), mixed with ordinary
+/// values, in `[-scale, scale]`.
+fn near_zero_or_any(scale: f64) -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0),
+        Just(-0.0),
+        -0.49f64..0.49,
+        -1e-30f64..1e-30,
+        -scale..scale,
+    ]
+}
+
+/// `decode(quantize(z).codes)` and `quantize(z).points`, bit for bit (issue 11, D14).
+fn assert_decode_is_bit_identical<F: lattice_core::LatticeFloat>(
+    lattice: &DiagonalLattice<F>,
+    latents: &Array2<F>,
+    to_bits: fn(F) -> u64,
+) -> Result<(), TestCaseError> {
+    let q = lattice.quantize(latents.view()).unwrap();
+    let decoded = lattice.decode(q.codes.view()).unwrap();
+    for ((index, &point), &again) in q.points.indexed_iter().zip(&decoded) {
+        prop_assert_eq!(
+            to_bits(point),
+            to_bits(again),
+            "at {:?}: z = {:?}, code {}, point {:?}, decoded {:?}",
+            index,
+            latents[index],
+            q.codes[index],
+            point,
+            again
+        );
+    }
+    // The element-wise path (column-major buffers) gives the same bits.
+    let mut fortran = Array2::zeros(latents.raw_dim().f());
+    fortran.assign(latents);
+    let mut codes = Array2::zeros(latents.raw_dim().f());
+    let mut points = Array2::zeros(latents.raw_dim().f());
+    lattice
+        .quantize_into(fortran.view(), codes.view_mut(), points.view_mut())
+        .unwrap();
+    for (&slow, &fast) in points.iter().zip(&q.points) {
+        prop_assert_eq!(to_bits(slow), to_bits(fast));
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn decode_of_codes_is_bit_identical_to_points_f64(
+        (basis, latents) in (1usize..=8, 1usize..=16).prop_flat_map(|(dim, rows)| (
+            proptest::collection::vec(crate::support::basis_entry(), dim),
+            proptest::collection::vec(near_zero_or_any(1e3), dim * rows)
+                .prop_map(move |v| Array2::from_shape_vec((rows, dim), v).unwrap()),
+        ))
+    ) {
+        let latents = Array2::from_shape_fn(latents.raw_dim(), |(n, j)| latents[[n, j]] * basis[j].abs());
+        assert_decode_is_bit_identical(&lattice(&basis), &latents, f64::to_bits)?;
+    }
+
+    #[test]
+    fn decode_of_codes_is_bit_identical_to_points_f32(
+        (basis, latents) in (1usize..=8, 1usize..=16).prop_flat_map(|(dim, rows)| (
+            proptest::collection::vec(crate::support::basis_entry(), dim),
+            proptest::collection::vec(near_zero_or_any(1e3), dim * rows)
+                .prop_map(move |v| Array2::from_shape_vec((rows, dim), v).unwrap()),
+        )),
+        // Rows with a code beyond the vectorized path's range are redone element by element.
+        large in proptest::option::of(1e7f64..1e9),
+    ) {
+        let basis: Vec<f32> = basis.iter().map(|&b| b as f32).collect();
+        let lattice = DiagonalLattice::<f32>::from_slice(&basis).unwrap();
+        let mut latents = Array2::from_shape_fn(latents.raw_dim(), |(n, j)| {
+            (latents[[n, j]] * f64::from(basis[j].abs())) as f32
+        });
+        if let Some(large) = large {
+            latents[[0, 0]] = (large * f64::from(basis[0].abs())) as f32;
+        }
+        assert_decode_is_bit_identical(&lattice, &latents, |x| u64::from(x.to_bits()))?;
+    }
+}
+
+#[test]
+fn a_latent_rounding_to_zero_from_below_decodes_to_the_same_bits() {
+    // The case of issue 11 (D14): basis [1.0], latent -0.1 gave point -0.0, decode +0.0.
+    for basis in [1.0f64, -1.0, 0.5] {
+        let lattice = DiagonalLattice::<f64>::from_slice(&[basis]).unwrap();
+        for z in [-0.1, 0.1, -0.0, 0.0, -1e-300] {
+            let q = lattice.quantize(ndarray::array![[z]].view()).unwrap();
+            let decoded = lattice.decode(q.codes.view()).unwrap();
+            assert_eq!(
+                q.points[[0, 0]].to_bits(),
+                decoded[[0, 0]].to_bits(),
+                "basis {basis}, z {z}: point {:?}, decoded {:?}",
+                q.points[[0, 0]],
+                decoded[[0, 0]]
+            );
+            assert_eq!(q.points[[0, 0]].to_bits(), 0.0f64.to_bits(), "zero is +0.0");
+        }
+    }
+}
