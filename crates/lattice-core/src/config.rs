@@ -84,7 +84,8 @@ impl LatticeQuantizerConfig {
     /// # Errors
     /// [`Error::CodebookTooSmall`] (K < 2), [`Error::ZeroDim`] (D = 0),
     /// [`Error::InvalidConfig`] for a negative or non-finite `commitment_cost`, a
-    /// non-finite `sparsity_cost` or an invalid initialisation half-width.
+    /// non-finite `sparsity_cost` or an invalid initialisation half-width (see
+    /// [`LatticeQuantizerConfig::init_half_width`]).
     pub fn validate(&self) -> Result<()> {
         self.init_half_width()?;
         require_non_negative("commitment_cost", self.commitment_cost)?;
@@ -101,7 +102,9 @@ impl LatticeQuantizerConfig {
     /// The half-width `r` of the initialisation range for this config.
     ///
     /// # Errors
-    /// As [`BasisInit::half_width`].
+    /// As [`BasisInit::half_width`], plus [`Error::InvalidConfig`] if the paper's range lies
+    /// outside `f32`'s basis bounds (as a given half-width must not): more than about
+    /// `4.6e18` codes in one dimension make it too narrow to sample a basis from.
     pub fn init_half_width(&self) -> Result<f64> {
         if self.dim == 0 {
             return Err(Error::ZeroDim);
@@ -111,7 +114,21 @@ impl LatticeQuantizerConfig {
                 codebook_size: self.codebook_size,
             });
         }
-        self.init.half_width(self.codebook_size, self.dim)
+        let r = self.init.half_width(self.codebook_size, self.dim)?;
+        // `BasisInit::half_width` bounds a given half-width but not the paper's range; left
+        // unchecked, `validate` passed configs that `init_lattice` then refused. The bounds
+        // are f32's, as for a given half-width: a range valid for f32 is valid for f64.
+        let valid = 2.0 * f64::from(f32::MIN_BASIS_MAGNITUDE)..=f64::from(f32::MAX_BASIS_MAGNITUDE);
+        if valid.contains(&r) {
+            Ok(r)
+        } else {
+            Err(Error::InvalidConfig {
+                field: "init half-width",
+                value: r.to_string(),
+                requirement: "the paper's range 1 / (K^(1/D) - 1) must lie between twice the \
+                              minimum and the maximum basis magnitude of f32",
+            })
+        }
     }
 
     /// Validate, then sample the initial basis `b ~ U(-r, r)` (Eq. 6) from `rng`.

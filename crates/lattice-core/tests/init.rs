@@ -1,6 +1,6 @@
 //! Initialisation (Eq. 6, Appendix A.1).
 
-use lattice_core::{BasisInit, LatticeQuantizerConfig, init_range, sample_basis};
+use lattice_core::{BasisInit, Error, LatticeQuantizerConfig, init_range, sample_basis};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -62,4 +62,36 @@ fn dense_variant_initialises_in_unit_interval() {
         .unwrap();
     assert!(lattice.basis().iter().all(|x| x.abs() < 1.0));
     assert!(lattice.basis().iter().any(|x| x.abs() > 0.5));
+}
+
+/// Found by fuzzing (fuzz/artifacts/core_lattice/crash-ce4fa30094fb3ad996a1cb74a53f74a50f661fdd):
+/// with K = 1.7e19 codes in one dimension the paper's range is 6e-20, below the smallest
+/// basis magnitude; `validate` passed the config and `init_lattice` refused it.
+#[test]
+fn a_paper_range_below_the_basis_bounds_fails_validation() {
+    // usize::MAX codes: r = 1 / (K - 1) = 5.4e-20 on 64-bit targets.
+    let config = LatticeQuantizerConfig::new(usize::MAX, 1);
+    let error = config.validate().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidConfig {
+                field: "init half-width",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(config.init_half_width().is_err());
+    assert!(
+        config
+            .init_lattice::<f64, _>(&mut StdRng::seed_from_u64(0))
+            .is_err()
+    );
+    // 4e18 codes, r = 2.5e-19: just inside the bounds, so it passes.
+    let largest = LatticeQuantizerConfig::new(4_000_000_000_000_000_000, 1);
+    largest.validate().unwrap();
+    largest
+        .init_lattice::<f32, _>(&mut StdRng::seed_from_u64(0))
+        .unwrap();
 }

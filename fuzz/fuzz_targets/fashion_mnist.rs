@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target `fashion_mnist`: see `lattice_vq_fuzz::fashion_mnist` for the input layout and what it asserts.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_vq_fuzz::fashion_mnist(data));

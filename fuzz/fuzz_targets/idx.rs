@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target `idx`: see `lattice_vq_fuzz::idx` for the input layout and what it asserts.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_vq_fuzz::idx(data));

@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target `image_folder`: see `lattice_vq_fuzz::image_folder` for the input layout and what it asserts.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_vq_fuzz::image_folder(data));
