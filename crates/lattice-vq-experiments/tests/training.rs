@@ -4,6 +4,8 @@
 #[cfg(feature = "tch")]
 #[path = "training/adam.rs"]
 mod adam;
+#[path = "training/bad_options.rs"]
+mod bad_options;
 #[path = "training/defects.rs"]
 mod defects;
 #[path = "training/faults.rs"]
