@@ -19,6 +19,11 @@ pub(crate) struct Window {
 /// Read and decode `path` (format guessed from its bytes) and check it is `width` x
 /// `height`.
 ///
+/// The size is read from the file's header and checked before the pixels are decoded, so a
+/// small file announcing a huge image costs no decoding. A decoder that panics on a corrupt
+/// file gives an error too: zune-jpeg 0.5.15, the JPEG decoder, overflows an `i32` on some
+/// (fuzzed) files in builds with overflow checks (fuzz/artifacts/image_folder/).
+///
 /// # Errors
 /// [`Error::Io`] if it cannot be read, [`Error::Format`] naming the file if it cannot be
 /// decoded (truncated, corrupt, not an image) or has another size.
@@ -34,15 +39,22 @@ pub(crate) fn read_checked(path: &Path, width: usize, height: usize) -> Result<D
     if is_truncated_jpeg(&bytes) {
         return Err(format("jpeg without its end marker: truncated".into()));
     }
-    let image = image::load_from_memory(&bytes)
-        .map_err(|e| format(format!("cannot decode the image: {e}")))?;
-    let (w, h) = (image.width() as usize, image.height() as usize);
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+            .with_guessed_format()
+            .expect("reading from memory cannot fail")
+    };
+    let cannot_decode = |e: image::ImageError| format(format!("cannot decode the image: {e}"));
+    let (w, h) = reader().into_dimensions().map_err(cannot_decode)?;
+    let (w, h) = (w as usize, h as usize);
     if (w, h) != (width, height) {
         return Err(format(format!(
             "image is {w}x{h} (width x height), expected {width}x{height}"
         )));
     }
-    Ok(image)
+    std::panic::catch_unwind(|| reader().decode())
+        .map_err(|_| format("the image decoder panicked: corrupt file".into()))?
+        .map_err(cannot_decode)
 }
 
 /// Whether `bytes` start as a JPEG but lack the end-of-image marker (`FF D9`) near their

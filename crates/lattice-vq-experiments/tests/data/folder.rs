@@ -142,3 +142,56 @@ fn ffhq_checks_for_1024_pixel_images() {
     let err = data.load(0, false, &mut out).unwrap_err();
     assert!(err.to_string().contains("expected 1024x1024"), "{err}");
 }
+
+/// Found by fuzzing (fuzz/artifacts/image_folder/): a small file whose header announces
+/// another size is refused by that size, before its pixels are decoded.
+#[test]
+fn an_image_announcing_another_size_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::GrayImage::from_pixel(8, 8, Luma([128]))
+        .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+        .unwrap();
+    let mut jpeg = jpeg.into_inner();
+    // The start-of-frame segment: FF C0, length, precision, height, width.
+    let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    jpeg[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+    std::fs::write(dir.path().join("huge.jpg"), &jpeg).unwrap();
+    let shape = ImageShape {
+        channels: 1,
+        height: 8,
+        width: 8,
+    };
+    let data = ImageFolder::open(dir.path(), shape, false).unwrap();
+    let err = data.load(0, false, &mut [0.0; 64]).unwrap_err();
+    assert!(err.to_string().contains("image is 60000x60000"), "{err}");
+}
+
+/// Found by fuzzing (fuzz/artifacts/image_folder/, the input's first 4 bytes are the fuzz
+/// target's header): zune-jpeg 0.5.15 multiplies its DC prediction by the quantization
+/// table in `i32`, which overflows on this file, a panic in builds with overflow checks
+/// (tests, debug builds). The load is an error naming the file, or garbage pixels where the
+/// multiplication wraps; never a panic.
+#[test]
+fn a_jpeg_that_panics_its_decoder_is_not_a_panic() {
+    let input = include_bytes!(
+        "../../../../fuzz/artifacts/image_folder/minimized-from-1ed50673e4cc667d04c5bc489a1426e0b48b933e"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("corrupt.jpeg"), &input[4..]).unwrap();
+    // The size its header announces, so that it is decoded.
+    let shape = ImageShape {
+        channels: 1,
+        height: 8,
+        width: 63760,
+    };
+    let data = ImageFolder::open(dir.path(), shape, false).unwrap();
+    match data.load(0, false, &mut vec![0.0; shape.len()]) {
+        Ok(()) => {}
+        Err(err) => assert_eq!(
+            error_path(&err),
+            Some(dir.path().join("corrupt.jpeg").as_path()),
+            "{err}"
+        ),
+    }
+}
