@@ -73,10 +73,10 @@ fn resume_optimizer(mode: u8, scratch: &Scratch, file: &[u8]) {
     let model = scratch.path().join("model.safetensors");
     backend.save(&model, None).expect("saving the model");
     let optimizer = scratch.write("optimizer.safetensors", file);
-    if backend.load(&model, Some(&optimizer)).is_ok() {
-        if let Err(error) = backend.train_step(&tiny_batch(), 1e-3, CodeKind::None) {
-            panic!("an optimizer state that loads must train: {error}");
-        }
+    if backend.load(&model, Some(&optimizer)).is_ok()
+        && let Err(error) = backend.train_step(&tiny_batch(), 1e-3, CodeKind::None)
+    {
+        panic!("an optimizer state that loads must train: {error}");
     }
 }
 

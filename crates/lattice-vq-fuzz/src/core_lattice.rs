@@ -98,7 +98,7 @@ fn check_config(input: &mut Input) {
     let init_byte = input.u8();
     let half_width = input.f64();
     let seed = input.u64();
-    let init = if init_byte % 2 == 0 {
+    let init = if init_byte.is_multiple_of(2) {
         BasisInit::PaperRange
     } else {
         BasisInit::Symmetric(half_width)
@@ -196,7 +196,7 @@ fn check_lattice<F: Float>(input: &mut Input, ties: bool) {
     let quantized = lattice.quantize(view);
     let expected = babai(&lattice, &latents, rows);
     assert_same(&quantized, &expected, "quantize against Babai rounding");
-    let validated = lattice.validate_latents(&latents).map(|()| ());
+    let validated = lattice.validate_latents(&latents);
     assert_eq!(
         format!("{validated:?}"),
         format!("{:?}", expected.as_ref().map(|_| ())),
