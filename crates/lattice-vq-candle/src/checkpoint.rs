@@ -37,7 +37,14 @@ pub fn load_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     let Some(device) = variables.values().next().map(|v| v.device().clone()) else {
         return Ok(());
     };
-    let mut stored = candle_core::safetensors::load(path, &device)?;
+    let mut stored = candle_core::safetensors::load(path, &device).map_err(|e| match e {
+        // candle's I/O error does not say which file: ours does.
+        candle_core::Error::Io(source) => Error::Io {
+            path: display.clone(),
+            source,
+        },
+        other => Error::Candle(other),
+    })?;
     let mut updates = Vec::with_capacity(variables.len());
     for (name, variable) in variables.iter().collect::<BTreeMap<_, _>>() {
         let Some(source) = stored.remove(name) else {

@@ -357,3 +357,18 @@ fn written_files_get_the_permissions_of_any_new_file() {
         );
     }
 }
+
+#[test]
+fn d11_a_checkpoint_that_cannot_be_read_is_named_once() {
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = smoke_options(dir.path(), "lattice", backend, 1);
+        let mut fresh = make_backend(&options).unwrap();
+        let missing = dir.path().join("absent.safetensors");
+        let error = fresh.load(&missing, None).unwrap_err().to_string();
+        assert!(
+            error.contains("absent.safetensors") && !error.contains("candle: candle"),
+            "{backend:?}: {error}"
+        );
+    }
+}
