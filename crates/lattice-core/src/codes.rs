@@ -248,7 +248,8 @@ impl UniqueCodes {
     ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] if `code.len() != self.dim()`; nothing is counted then.
+    /// [`Error::ShapeMismatch`] if `code.len() != self.dim()`, [`Error::CountOverflow`] if
+    /// the total would pass `u64::MAX`; nothing is counted then.
     ///
     /// # Example
     ///
@@ -269,6 +270,7 @@ impl UniqueCodes {
                 found: vec![code.len()],
             });
         }
+        self.reserve_total(1)?;
         self.insert_key(code_key(code));
         Ok(())
     }
@@ -278,8 +280,8 @@ impl UniqueCodes {
     ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] if the array does not have `self.dim()` columns; nothing is
-    /// counted then.
+    /// [`Error::ShapeMismatch`] if the array does not have `self.dim()` columns,
+    /// [`Error::CountOverflow`] if the total would pass `u64::MAX`; nothing is counted then.
     ///
     /// # Example
     ///
@@ -307,12 +309,25 @@ impl UniqueCodes {
                 found: vec![codes.nrows(), codes.ncols()],
             });
         }
+        self.reserve_total(codes.nrows() as u64)?;
         for row in codes.rows() {
             self.insert_key(row_key(row));
         }
         Ok(())
     }
 
+    /// Check that `added` more vectors keep the total within `u64`. Every count is at most
+    /// the total, so then no count overflows either. Counts restored from a file
+    /// ([`add_key_count`](Self::add_key_count)) can start next to `u64::MAX`.
+    fn reserve_total(&self, added: u64) -> Result<()> {
+        match self.total.checked_add(added) {
+            Some(_) => Ok(()),
+            None => Err(Error::CountOverflow),
+        }
+    }
+
+    /// Count one vector by its key; the caller has checked the total with
+    /// [`reserve_total`](Self::reserve_total).
     fn insert_key(&mut self, key: u128) {
         *self.counts.entry(key).or_insert(0) += 1;
         self.total += 1;
@@ -464,8 +479,9 @@ impl UniqueCodes {
     ///
     /// # Errors
     ///
-    /// [`Error::MergeMismatch`] if the two counters have different dimensions; `self` is left
-    /// unchanged then.
+    /// [`Error::MergeMismatch`] if the two counters have different dimensions,
+    /// [`Error::CountOverflow`] if the total would pass `u64::MAX`; `self` is left unchanged
+    /// then.
     ///
     /// # Example
     ///
@@ -491,6 +507,7 @@ impl UniqueCodes {
                 right: other.dim,
             });
         }
+        self.reserve_total(other.total)?;
         for (&key, &count) in &other.counts {
             *self.counts.entry(key).or_insert(0) += count;
         }

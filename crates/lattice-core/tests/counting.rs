@@ -372,6 +372,33 @@ fn shape_mismatches_are_reported_and_count_nothing() {
     assert_eq!(histograms, DimensionHistograms::new(3));
 }
 
+/// Found by fuzzing (fuzz/corpus/epoch_codes/seed-huge-count): counts restored from a
+/// checkpoint's codes file can sit next to `u64::MAX`, and counting on past it was an
+/// overflow panic (debug builds) or a wrapped total (release builds).
+#[test]
+fn counting_past_u64_max_is_an_error_that_counts_nothing() {
+    let mut unique = UniqueCodes::new(2);
+    unique
+        .add_key_count(code_key(&[0, 0]), u64::MAX - 1)
+        .unwrap();
+    unique.insert(&[1, 1]).unwrap();
+    let counts = |u: &UniqueCodes| (u.len(), u.total(), u.count_of(&[0, 0]), u.count_of(&[1, 1]));
+    let full = (2, u64::MAX, u64::MAX - 1, 1);
+    assert_eq!(counts(&unique), full);
+    assert!(matches!(unique.insert(&[0, 0]), Err(Error::CountOverflow)));
+    assert!(matches!(
+        unique.insert_rows(Array2::zeros((1, 2)).view()),
+        Err(Error::CountOverflow)
+    ));
+    let copy = unique.clone();
+    assert!(matches!(unique.merge(&copy), Err(Error::CountOverflow)));
+    assert_eq!(counts(&unique), full);
+    // Adding nothing still works.
+    unique.merge(&UniqueCodes::new(2)).unwrap();
+    unique.insert_rows(Array2::zeros((0, 2)).view()).unwrap();
+    assert_eq!(counts(&unique), full);
+}
+
 #[test]
 fn merging_different_dimensions_is_refused() {
     let mut unique = UniqueCodes::new(2);

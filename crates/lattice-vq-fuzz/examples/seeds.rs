@@ -14,7 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use lattice_vq_experiments::train::checkpoint::{LoopState, write_json};
+use lattice_core::{UniqueCodes, code_key};
+use lattice_vq_experiments::train::checkpoint::{EpochTally, LoopState, Position, write_json};
 use lattice_vq_experiments::train::evaluate::EvalReport;
 use lattice_vq_experiments::train::metrics::EpochRecord;
 use lattice_vq_experiments::train::run::RunResult;
@@ -34,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     image_folder(&seeds)?;
     celeba_partition(&seeds)?;
     run_state(&seeds)?;
+    epoch_codes(&seeds)?;
     checkpoints(&seeds)?;
     core_lattice(&seeds)?;
     core_counting(&seeds)?;
@@ -243,11 +245,20 @@ fn run_state(seeds: &Seeds) -> Result<(), Box<dyn std::error::Error>> {
         batch_in_epoch: 3,
         global_step: 103,
         elapsed_seconds: 13.25,
-        metrics_bytes: 4096,
+        metrics_bytes: 64,
         epochs: vec![epoch.clone()],
-        ..LoopState::default()
+        epoch_so_far: EpochTally {
+            steps: 3,
+            batches: 3,
+            ..EpochTally::default()
+        },
     };
     write_json(&seeds.path("run_state", "state")?, &state)?;
+    seeds.write(
+        "run_state",
+        "folder-name",
+        Position::of(&state).name().as_bytes(),
+    )?;
     write_json(&seeds.path("run_state", "options")?, &options())?;
     let result = RunResult {
         options: options(),
@@ -268,6 +279,23 @@ fn run_state(seeds: &Seeds) -> Result<(), Box<dyn std::error::Error>> {
         model: "runs/fashion-mnist/model.safetensors".into(),
     };
     write_json(&seeds.path("run_state", "result")?, &result)?;
+    Ok(())
+}
+
+fn epoch_codes(seeds: &Seeds) -> Result<(), Box<dyn std::error::Error>> {
+    use lattice_vq_experiments::train::epoch_codes::encode;
+    let target = "epoch_codes";
+    seeds.write(target, "nothing-counted", &encode(None))?;
+    let mut codes = UniqueCodes::new(2);
+    codes.insert_rows(ndarray::array![[0, 1], [1, 0], [0, 1], [-7, 3]].view())?;
+    seeds.write(target, "two-dims", &encode(Some(&codes)))?;
+    let mut empty_rows = UniqueCodes::new(0);
+    empty_rows.insert(&[])?;
+    empty_rows.insert(&[])?;
+    seeds.write(target, "zero-dims", &encode(Some(&empty_rows)))?;
+    let mut huge = UniqueCodes::new(3);
+    huge.add_key_count(code_key(&[0, 0, 0]), u64::MAX - 1)?;
+    seeds.write(target, "huge-count", &encode(Some(&huge)))?;
     Ok(())
 }
 

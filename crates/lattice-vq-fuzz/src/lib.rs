@@ -16,7 +16,8 @@
 //! | [`fashion_mnist`] | a Fashion-MNIST split from its two IDX files |
 //! | [`image_folder`] | a folder of images: listing, decoding, flipping |
 //! | [`celeba_partition`] | CelebA's partition file |
-//! | [`run_state`] | a run folder's `state.json`, `options.json`, `result.json` |
+//! | [`run_state`] | a run folder's `state.json`, `options.json`, `result.json`, checkpoint names |
+//! | [`epoch_codes`] | a checkpoint's `epoch_codes.bin`, and counting on from it |
 //! | [`checkpoint_candle`] | safetensors into the candle model; a candle backend's optimizer state |
 //! | `checkpoint_tch` | the same on tch (feature `tch`) |
 //! | [`core_lattice`] | lattice construction, quantize, decode, config validation |
@@ -28,6 +29,7 @@ mod checkpoint_candle;
 mod checkpoint_tch;
 mod core_counting;
 mod core_lattice;
+mod epoch_codes;
 mod fashion_mnist;
 mod idx;
 mod image_folder;
@@ -42,6 +44,7 @@ pub use checkpoint_candle::checkpoint_candle;
 pub use checkpoint_tch::checkpoint_tch;
 pub use core_counting::core_counting;
 pub use core_lattice::core_lattice;
+pub use epoch_codes::epoch_codes;
 pub use fashion_mnist::fashion_mnist;
 pub use idx::{expected_idx, idx};
 pub use image_folder::image_folder;
@@ -58,6 +61,7 @@ pub const TARGETS: &[Target] = &[
     ("image_folder", image_folder),
     ("celeba_partition", celeba_partition),
     ("run_state", run_state),
+    ("epoch_codes", epoch_codes),
     ("checkpoint_candle", checkpoint_candle),
     #[cfg(feature = "tch")]
     ("checkpoint_tch", checkpoint_tch),

@@ -90,6 +90,7 @@ replay_tests!(
     image_folder,
     celeba_partition,
     run_state,
+    epoch_codes,
     checkpoint_candle,
     #[cfg(feature = "tch")]
     checkpoint_tch,

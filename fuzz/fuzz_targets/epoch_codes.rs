@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target `epoch_codes`: see `lattice_vq_fuzz::epoch_codes` for what it asserts.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_vq_fuzz::epoch_codes(data));
