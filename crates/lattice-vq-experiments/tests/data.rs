@@ -8,6 +8,8 @@ mod celeba;
 mod fashion_mnist;
 #[path = "data/folder.rs"]
 mod folder;
+#[path = "data/gzip_bomb.rs"]
+mod gzip_bomb;
 #[path = "data/idx.rs"]
 mod idx;
 #[path = "data/png.rs"]

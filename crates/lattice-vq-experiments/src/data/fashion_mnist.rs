@@ -48,9 +48,15 @@ impl FashionMnist {
 
     /// Load a split from `dir` (files `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`).
     ///
+    /// Each file is read as a stream, its header first: one announcing more than
+    /// [`MAX_IDX_VALUES`](super::idx::MAX_IDX_VALUES) values, or a (gzip) stream holding
+    /// more than its header announces, is refused without being inflated further (see
+    /// [`read_idx_from`](super::idx::read_idx_from)).
+    ///
     /// # Errors
-    /// [`Error::Io`] or [`Error::Format`] naming the file: missing, truncated, corrupt, not
-    /// 28x28 images, or images and labels of different counts.
+    /// [`Error::Io`] or [`Error::Format`] naming the file: missing, truncated, corrupt,
+    /// larger than its header announces or than any dataset loaded here, not 28x28 images,
+    /// or images and labels of different counts.
     pub fn load(dir: &Path, split: Split) -> Result<Self> {
         let images_path = find_file(dir, &format!("{}-images-idx3-ubyte", prefix(split)))?;
         let labels_path = find_file(dir, &format!("{}-labels-idx1-ubyte", prefix(split)))?;
@@ -60,7 +66,9 @@ impl FashionMnist {
     }
 
     /// Parse a split from the contents of its two IDX files, each gzip-compressed when its
-    /// name ends in `.gz` (the names only label errors): for files already in memory.
+    /// name ends in `.gz` (the names only label errors): for files already in memory, such
+    /// as the embedded sample. Decompression stops at the size each header announces, as
+    /// for [`FashionMnist::load`].
     ///
     /// # Errors
     /// [`Error::Io`] or [`Error::Format`] naming the file, as [`FashionMnist::load`].
