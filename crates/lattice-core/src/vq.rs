@@ -349,6 +349,61 @@ pub fn nearest_codewords_into<F: LatticeFloat + ndarray::LinalgScalar>(
     Ok(())
 }
 
+/// [`nearest_codewords`] over row-major slices of rows of length `dim`: for callers
+/// (the tch layer) that hold host copies of tensors rather than `ndarray` arrays.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `dim` is 0 or does not divide both lengths, then as
+/// [`nearest_codewords`].
+///
+/// # Example
+/// ```
+/// use lattice_core::vq::nearest_codewords_in_slices;
+///
+/// let indices = nearest_codewords_in_slices(&[0.0f32, 0.0, 1.0, 1.0], &[0.9, 0.8], 2)?;
+/// assert_eq!(indices, vec![1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn nearest_codewords_in_slices<F: LatticeFloat + ndarray::LinalgScalar>(
+    codebook: &[F],
+    latents: &[F],
+    dim: usize,
+) -> Result<Vec<usize>> {
+    let codebook = rows_view("codebook", codebook, dim)?;
+    let latents = rows_view("latents", latents, dim)?;
+    Ok(nearest_codewords(codebook, latents)?.to_vec())
+}
+
+/// [`check_codebook`] over a row-major slice of codewords of length `dim`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `dim` is 0 or does not divide the length, then as
+/// [`check_codebook`].
+///
+/// # Example
+/// ```
+/// use lattice_core::{vq::check_codebook_in_slice, Error};
+///
+/// let err = check_codebook_in_slice(&[0.0f64, 1.0, 2.0, f64::INFINITY], 2).unwrap_err();
+/// assert!(matches!(err, Error::NonFiniteCodeword { index: 1, col: 1, .. }));
+/// ```
+pub fn check_codebook_in_slice<F: LatticeFloat>(codebook: &[F], dim: usize) -> Result<()> {
+    check_codebook(rows_view("codebook", codebook, dim)?)
+}
+
+/// A row-major slice as `(len / dim, dim)` rows.
+fn rows_view<'a, F>(what: &'static str, values: &'a [F], dim: usize) -> Result<ArrayView2<'a, F>> {
+    if dim == 0 || !values.len().is_multiple_of(dim) {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: vec![values.len() / dim.max(1), dim],
+            found: vec![values.len()],
+        });
+    }
+    Ok(ArrayView2::from_shape((values.len() / dim, dim), values)
+        .expect("the length is a multiple of dim"))
+}
+
 /// The rule's search over some candidate codewords.
 struct ExactSearch<'a, F> {
     codebook: ArrayView2<'a, F>,

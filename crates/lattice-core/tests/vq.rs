@@ -142,3 +142,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn slice_forms_agree_with_the_array_forms_and_check_their_shapes() {
+    use lattice_core::vq::{check_codebook_in_slice, nearest_codewords_in_slices};
+    // The squares of the last latent overflow f64: the rule scales it.
+    let codebook = [0.0f64, 0.0, 1.0, 1.0, 1e200, 1e200];
+    let latents = [0.9, 0.8, 0.1, 0.0, 1e200, 1e200];
+    assert_eq!(
+        nearest_codewords_in_slices(&codebook, &latents, 2).unwrap(),
+        vec![1, 0, 2]
+    );
+    for dim in [0, 4] {
+        assert!(matches!(
+            nearest_codewords_in_slices(&codebook, &latents, dim),
+            Err(Error::ShapeMismatch { .. })
+        ));
+    }
+    assert!(matches!(
+        check_codebook_in_slice(&[1.0f32, f32::NAN], 1),
+        Err(Error::NonFiniteCodeword {
+            index: 1,
+            col: 0,
+            ..
+        })
+    ));
+}

@@ -3,6 +3,8 @@
 use candle_core::{DType, Tensor};
 use candle_nn::{Init, VarBuilder};
 use lattice_core::VectorQuantizerConfig;
+use lattice_core::vq::FastSearchBound;
+use ndarray::Array2;
 
 use crate::error::Result;
 use crate::output::{
@@ -14,7 +16,9 @@ use crate::quantizer::Quantizer;
 /// candle twin of `lattice_vq_tch::VectorQuantizer`.
 ///
 /// The codebook is `embedding.weight`, `(K, D)`, initialised `U(-1/K, 1/K)`. Nearest
-/// codewords by `|z|^2 + |e|^2 - 2 z.e`; exact ties go to the lowest index. Loss
+/// codewords as `lattice_core::vq::nearest_codewords` defines them (computed as
+/// `|z|^2 + |e|^2 - 2 z.e` where that provably agrees); exact ties go to the lowest index.
+/// NaN or infinite codewords and latents are errors. Loss
 /// `mean((e - sg z)^2) + commitment_cost * mean((sg e - z)^2)`; straight-through output.
 /// Codes are the codeword indices (`I64`).
 ///
@@ -75,23 +79,157 @@ impl VectorQuantizer {
     }
 }
 
-/// Index (`U32`) of the nearest codeword of each row, as the official code computes it.
+/// Index (`U32`, shape `(N,)`) of the nearest codeword of each row under the rule of
+/// `lattice_core::vq` (lowest index among exact ties), which this function provably
+/// follows:
+///
+/// - The fast distances `(|z|^2 + |e|^2) - 2 z.e` (one matrix product, as the official
+///   code) give each row's minimum `best` and, after the argmin's entry is overwritten in
+///   place, the next smallest `second`. A row is certified when `second > best + tau`,
+///   `tau` from `lattice_core::vq::FastSearchBound`: then the argmin is the rule's answer
+///   (the proof is there). This costs a few `(N,)` ops and one more reduction over the
+///   `(N, K)` distances, no `(N, K)` copy.
+/// - A NaN or infinite latent makes its row's `tau` NaN or infinite, and a NaN or infinite
+///   codeword (seen through the codebook's sum) every row's: such rows are never
+///   certified. So the normal path brings back one number, the count of certified rows;
+///   only when some row is not certified are the latents and the codebook checked (the
+///   first bad entry is an error) and the uncertain rows (near ties, duplicated codewords,
+///   squares that overflow, reduced-precision `f32` matrix products on CUDA, which void
+///   the bound) copied to the host and decided by `lattice_core::vq::nearest_codewords`.
 ///
 /// # Errors
-/// Non-finite latents (`lattice_core::Error::NonFiniteLatent`) or a candle error.
+/// `lattice_core::Error::NonFiniteCodeword` (checked first) or
+/// `lattice_core::Error::NonFiniteLatent`, naming the first bad entry, or a candle error.
 pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tensor> {
     let (rows, codebook) = (rows.detach(), codebook.detach());
+    let (n, dim) = rows.dims2()?;
+    let device = rows.device();
+    let z_norms = rows.sqr()?.sum_keepdim(1)?;
+    let e_norms = codebook.sqr()?.sum(1)?;
+    let distances = z_norms
+        .broadcast_add(&e_norms)?
+        .broadcast_sub(&rows.matmul(&codebook.t()?)?.affine(2.0, 0.0)?)?;
+    let indices = distances.argmin_keepdim(1)?;
+    let certified = match fast_search_bound(rows.dtype(), dim, device) {
+        Some(bound) => certified_rows(&bound, &distances, &indices, &z_norms, &codebook, &e_norms)?,
+        None => Tensor::zeros((n, 1), DType::U8, device)?,
+    };
+    let indices = indices.squeeze(1)?;
+    let certified_count = certified
+        .to_dtype(DType::F64)?
+        .sum_all()?
+        .to_scalar::<f64>()?;
+    if certified_count == n as f64 {
+        return Ok(indices);
+    }
+    // A sum is finite when no term is NaN or infinite, unless it overflowed: then the
+    // entries are scanned on the host, and finite ones pass.
+    if !sum_is_finite(&codebook)? {
+        match codebook.dtype() {
+            DType::F64 => lattice_core::vq::check_codebook(host_array::<f64>(&codebook)?.view())?,
+            _ => lattice_core::vq::check_codebook(host_array::<f32>(&codebook)?.view())?,
+        }
+    }
     if !sum_is_finite(&rows)?
         && let Some(error) = first_non_finite(&rows)?
     {
         return Err(error.into());
     }
-    let distances = rows
-        .sqr()?
-        .sum_keepdim(1)?
-        .broadcast_add(&codebook.sqr()?.sum(1)?)?
-        .broadcast_sub(&rows.matmul(&codebook.t()?)?.affine(2.0, 0.0)?)?;
-    Ok(distances.argmin(1)?)
+    decide_on_host(&rows, &codebook, &indices, &certified.squeeze(1)?)
+}
+
+/// The certificate's factors for `dtype`, or `None` when it proves nothing: a dimension
+/// too large for it, or CUDA `f32` matrix products in reduced (TF32) precision.
+fn fast_search_bound(
+    dtype: DType,
+    dim: usize,
+    device: &candle_core::Device,
+) -> Option<FastSearchBound<f64>> {
+    let widen = |b: FastSearchBound<f32>| FastSearchBound {
+        norm_factor: f64::from(b.norm_factor),
+        scale_factor: f64::from(b.scale_factor),
+        distance_factor: f64::from(b.distance_factor),
+        floor: f64::from(b.floor),
+        max_scale: f64::from(b.max_scale),
+    };
+    match dtype {
+        DType::F64 => FastSearchBound::<f64>::new(dim),
+        _ if device.is_cuda() && candle_core::cuda::gemm_reduced_precision_f32() => None,
+        _ => FastSearchBound::<f32>::new(dim).map(widen),
+    }
+}
+
+/// `(N, 1)` `U8`: 1 where the fast argmin is certified. Overwrites the argmin's entry of
+/// `distances` (which the caller no longer reads) with `+inf`.
+fn certified_rows(
+    bound: &FastSearchBound<f64>,
+    distances: &Tensor,
+    indices: &Tensor,
+    z_norms: &Tensor,
+    codebook: &Tensor,
+    e_norms: &Tensor,
+) -> Result<Tensor> {
+    let best = distances.gather(indices, 1)?;
+    let infinite =
+        Tensor::full(f64::INFINITY, best.dims(), best.device())?.to_dtype(best.dtype())?;
+    distances.scatter_set(indices, &infinite, 1)?;
+    let second = distances.min_keepdim(1)?;
+    // tau = f_n (B* + 2 sqrt(A B*)) + f_s (A + B*) + f_d |best| + floor, B* = max |e|^2,
+    // plus 0 * sum(codebook): NaN for a NaN or infinite codeword, whatever `max` makes of it.
+    let poison = codebook.sum_all()?.affine(0.0, 0.0)?.reshape(1)?;
+    let max_norm = e_norms.max_keepdim(0)?.broadcast_add(&poison)?;
+    let cross = z_norms
+        .sqrt()?
+        .broadcast_mul(&max_norm.sqrt()?)?
+        .affine(2.0, 0.0)?
+        .broadcast_add(&max_norm)?;
+    let scale = z_norms.broadcast_add(&max_norm)?;
+    let tau = ((cross.affine(bound.norm_factor, 0.0)?
+        + scale.affine(bound.scale_factor, bound.floor)?)?
+        + best.abs()?.affine(bound.distance_factor, 0.0)?)?;
+    let window = (&best + tau)?;
+    let finite_scale = scale.le(bound.max_scale)?;
+    Ok(second.gt(&window)?.mul(&finite_scale)?)
+}
+
+/// The rows whose `certified` flag is 0, decided by `lattice_core::vq::nearest_codewords`
+/// on host copies; the others keep `indices`.
+fn decide_on_host(
+    rows: &Tensor,
+    codebook: &Tensor,
+    indices: &Tensor,
+    certified: &Tensor,
+) -> Result<Tensor> {
+    let uncertain: Vec<u32> = certified
+        .to_vec1::<u8>()?
+        .iter()
+        .enumerate()
+        .filter(|&(_, &flag)| flag == 0)
+        .map(|(row, _)| row as u32)
+        .collect();
+    let subset = rows.index_select(&Tensor::new(uncertain.as_slice(), rows.device())?, 0)?;
+    let answers = match rows.dtype() {
+        DType::F64 => lattice_core::vq::nearest_codewords(
+            host_array::<f64>(codebook)?.view(),
+            host_array::<f64>(&subset)?.view(),
+        )?,
+        _ => lattice_core::vq::nearest_codewords(
+            host_array::<f32>(codebook)?.view(),
+            host_array::<f32>(&subset)?.view(),
+        )?,
+    };
+    let mut all = indices.to_vec1::<u32>()?;
+    for (&row, &answer) in uncertain.iter().zip(&answers) {
+        all[row as usize] = answer as u32;
+    }
+    Ok(Tensor::new(all, rows.device())?)
+}
+
+/// A 2-D tensor's values on the host.
+fn host_array<T: candle_core::WithDType>(t: &Tensor) -> Result<Array2<T>> {
+    let shape = t.dims2()?;
+    let values = t.to_dtype(T::DTYPE)?.flatten_all()?.to_vec1::<T>()?;
+    Ok(Array2::from_shape_vec(shape, values).map_err(candle_core::Error::wrap)?)
 }
 
 impl Quantizer for VectorQuantizer {

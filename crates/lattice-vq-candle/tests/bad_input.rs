@@ -214,3 +214,148 @@ fn checkpoints_of_other_models_and_corrupt_files_are_errors() {
     assert_eq!(leftovers.count(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A VQ and a VQ-EMA layer of `k` codewords of dimension `dim`, in `dtype`, with the
+/// codebook `values` (row-major).
+fn vq_pair(
+    dtype: DType,
+    k: usize,
+    dim: usize,
+    values: &Tensor,
+) -> (candle_nn::VarMap, Vec<Box<dyn Quantizer>>) {
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, dtype, &CPU);
+    let vq = vector_quantizer(&VectorQuantizerConfig::new(k, dim), vb.pp("vq")).unwrap();
+    let ema = vector_quantizer_ema(&VectorQuantizerEmaConfig::new(k, dim), vb.pp("ema")).unwrap();
+    set(vq.codebook(), &values.reshape((k, dim)).unwrap());
+    set(ema.codebook(), &values.reshape((k, dim)).unwrap());
+    (varmap, vec![Box::new(vq), Box::new(ema)])
+}
+
+#[test]
+fn non_finite_codewords_are_errors_naming_the_codeword() {
+    // Issue 11 (D7): the NaN codeword was picked and the loss was NaN, with no error.
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut codebook = vec![0.25f32; 12];
+        codebook[7] = bad; // codeword 2, column 1 of a 4 x 3 codebook
+        let (_varmap, quantizers) = vq_pair(DType::F32, 4, 3, &tensor(&codebook, &[12]));
+        for q in &quantizers {
+            // Latents equal to the bad codeword's finite neighbours, and one NaN latent: the
+            // codebook is reported first, as the core does.
+            for latents in [vec![0.25f32; 6], vec![f32::NAN; 6]] {
+                let err = q.forward_t(&tensor(&latents, &[2, 3]), true).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::Core(lattice_core::Error::NonFiniteCodeword {
+                            index: 2,
+                            col: 1,
+                            ..
+                        })
+                    ),
+                    "{q:?} {bad}: {err}"
+                );
+                assert!(err.to_string().contains("codebook entries must be finite"));
+            }
+        }
+    }
+}
+
+#[test]
+fn large_finite_latents_find_the_codeword_they_equal() {
+    // Issue 11 (D7): |z|^2 = 1e40 overflowed f32, every distance was NaN, codeword 0 won
+    // and the loss was infinite.
+    let codebook = [0.0f32, 0.0, 1e20, -1e20, -1e20, 1e20, 1.0, 1.0];
+    let latents = [1e20f32, -1e20, -1e20, 1e20, 1.0, 1.0, 3e38, 3e38];
+    let (_varmap, quantizers) = vq_pair(DType::F32, 4, 2, &tensor(&codebook, &[8]));
+    let expected = lattice_core::vq::nearest_codewords(
+        ndarray::Array2::from_shape_vec((4, 2), codebook.to_vec())
+            .unwrap()
+            .view(),
+        ndarray::Array2::from_shape_vec((4, 2), latents.to_vec())
+            .unwrap()
+            .view(),
+    )
+    .unwrap();
+    // (3e38, 3e38) is as far from (1, 1) as from the origin, even in f64: a tie, to 0.
+    assert_eq!(expected.to_vec(), vec![1, 2, 3, 0]);
+    for q in &quantizers {
+        let out = q.forward_t(&tensor(&latents[..6], &[3, 2]), false).unwrap();
+        assert_eq!(out.codes.to_vec1::<i64>().unwrap(), vec![1, 2, 3], "{q:?}");
+        let loss = out.loss.to_scalar::<f32>().unwrap();
+        assert_eq!(loss, 0.0, "{q:?}");
+        let out = q.forward_t(&tensor(&latents, &[4, 2]), false).unwrap();
+        assert_eq!(
+            out.codes.to_vec1::<i64>().unwrap(),
+            vec![1, 2, 3, 0],
+            "{q:?}"
+        );
+    }
+}
+
+/// `n` pseudo-random integers in `-span..=span` (a fixed LCG: reproducible, no seed file).
+fn small_integers(n: usize, span: i64, seed: u64) -> Vec<i64> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % (2 * span as u64 + 1)) as i64 - span
+        })
+        .collect()
+}
+
+#[test]
+fn near_ties_and_duplicates_far_from_the_origin_follow_the_core() {
+    // Codewords and latents a few steps of 2^-10 from a common centre near 4000: f32's
+    // |z|^2 + |e|^2 - 2 z.e cannot tell them apart; the core's rule (exact here) can.
+    let (dim, k, n) = (16, 48, 400);
+    let centre = small_integers(dim, 1 << 22, 1);
+    let grid = |offsets: &[i64], rows: usize| -> Vec<f32> {
+        (0..rows * dim)
+            .map(|i| (centre[i % dim] + offsets[i]) as f32 / 1024.0)
+            .collect()
+    };
+    let codebook = grid(&small_integers(k * dim, 2, 2), k);
+    let latents = grid(&small_integers(n * dim, 2, 3), n);
+    for dtype in [DType::F32, DType::F64] {
+        let expected = if dtype == DType::F32 {
+            lattice_core::vq::nearest_codewords(
+                ndarray::Array2::from_shape_vec((k, dim), codebook.clone())
+                    .unwrap()
+                    .view(),
+                ndarray::Array2::from_shape_vec((n, dim), latents.clone())
+                    .unwrap()
+                    .view(),
+            )
+        } else {
+            let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+            lattice_core::vq::nearest_codewords(
+                ndarray::Array2::from_shape_vec((k, dim), widen(&codebook))
+                    .unwrap()
+                    .view(),
+                ndarray::Array2::from_shape_vec((n, dim), widen(&latents))
+                    .unwrap()
+                    .view(),
+            )
+        }
+        .unwrap();
+        let expected: Vec<i64> = expected.iter().map(|&i| i as i64).collect();
+        let (_varmap, quantizers) = vq_pair(dtype, k, dim, &tensor(&codebook, &[k * dim]));
+        let rows = tensor(&latents, &[n, dim]).to_dtype(dtype).unwrap();
+        for q in &quantizers {
+            let codes = q
+                .forward_t(&rows, false)
+                .unwrap()
+                .codes
+                .to_vec1::<i64>()
+                .unwrap();
+            let differing = codes.iter().zip(&expected).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                differing, 0,
+                "{q:?} {dtype:?}: {differing} of {n} rows differ"
+            );
+        }
+    }
+}

@@ -221,3 +221,134 @@ fn checkpoints_of_other_models_and_corrupt_files_are_errors() {
     assert_eq!(leftovers.count(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A VQ and a VQ-EMA layer of `k` codewords of dimension `dim`, in `kind`, with the
+/// codebook `values` (row-major).
+fn vq_pair(
+    kind: Kind,
+    k: i64,
+    dim: i64,
+    values: &[f32],
+) -> (nn::VarStore, Vec<Box<dyn Quantizer>>) {
+    let mut vs = nn::VarStore::new(CPU);
+    let root = vs.root();
+    let (k_, dim_) = (k as usize, dim as usize);
+    let vq = VectorQuantizer::new(&root.sub("vq"), &VectorQuantizerConfig::new(k_, dim_)).unwrap();
+    let ema = VectorQuantizerEma::new(&root.sub("ema"), &VectorQuantizerEmaConfig::new(k_, dim_))
+        .unwrap();
+    if kind == Kind::Double {
+        vs.double();
+    }
+    tch::no_grad(|| {
+        for codebook in [vq.codebook(), ema.codebook()] {
+            codebook.shallow_clone().copy_(&tensor(values, &[k, dim]));
+        }
+    });
+    (vs, vec![Box::new(vq), Box::new(ema)])
+}
+
+#[test]
+fn non_finite_codewords_are_errors_naming_the_codeword() {
+    // Issue 11 (D7): a NaN or infinite codeword was never an error.
+    single_thread();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut codebook = vec![0.25f32; 12];
+        codebook[7] = bad; // codeword 2, column 1 of a 4 x 3 codebook
+        let (_vs, quantizers) = vq_pair(Kind::Float, 4, 3, &codebook);
+        for q in &quantizers {
+            // Ordinary latents, and NaN ones: the codebook is reported first, as the core does.
+            for latents in [vec![0.25f32; 6], vec![f32::NAN; 6]] {
+                let err = q.forward_t(&tensor(&latents, &[2, 3]), true).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::Core(lattice_core::Error::NonFiniteCodeword {
+                            index: 2,
+                            col: 1,
+                            ..
+                        })
+                    ),
+                    "{q:?} {bad}: {err}"
+                );
+                assert!(err.to_string().contains("codebook entries must be finite"));
+            }
+        }
+    }
+}
+
+#[test]
+fn large_finite_latents_find_the_codeword_they_equal() {
+    // Issue 11 (D7): |z|^2 = 1e40 overflowed f32, every distance was NaN and codeword 0 won.
+    single_thread();
+    let codebook = [0.0f32, 0.0, 1e20, -1e20, -1e20, 1e20, 1.0, 1.0];
+    let latents = [1e20f32, -1e20, -1e20, 1e20, 1.0, 1.0, 3e38, 3e38];
+    // (3e38, 3e38) is as far from (1, 1) as from the origin, even in f64: a tie, to 0.
+    let expected = lattice_core::vq::nearest_codewords_in_slices(&codebook, &latents, 2).unwrap();
+    assert_eq!(expected, vec![1, 2, 3, 0]);
+    let (_vs, quantizers) = vq_pair(Kind::Float, 4, 2, &codebook);
+    for q in &quantizers {
+        let out = q.forward_t(&tensor(&latents[..6], &[3, 2]), false).unwrap();
+        assert_eq!(
+            Vec::<i64>::try_from(&out.codes).unwrap(),
+            vec![1, 2, 3],
+            "{q:?}"
+        );
+        assert_eq!(out.loss.double_value(&[]), 0.0, "{q:?}");
+        let out = q.forward_t(&tensor(&latents, &[4, 2]), false).unwrap();
+        assert_eq!(
+            Vec::<i64>::try_from(&out.codes).unwrap(),
+            vec![1, 2, 3, 0],
+            "{q:?}"
+        );
+    }
+}
+
+/// `n` pseudo-random integers in `-span..=span` (a fixed LCG: reproducible, no seed file).
+fn small_integers(n: usize, span: i64, seed: u64) -> Vec<i64> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % (2 * span as u64 + 1)) as i64 - span
+        })
+        .collect()
+}
+
+#[test]
+fn near_ties_and_duplicates_far_from_the_origin_follow_the_core() {
+    // Codewords and latents a few steps of 2^-10 from a common centre near 4000: f32's
+    // |z|^2 + |e|^2 - 2 z.e cannot tell them apart; the core's rule (exact here) can.
+    single_thread();
+    let (dim, k, n) = (16usize, 48usize, 400usize);
+    let centre = small_integers(dim, 1 << 22, 1);
+    let grid = |offsets: &[i64], rows: usize| -> Vec<f32> {
+        (0..rows * dim)
+            .map(|i| (centre[i % dim] + offsets[i]) as f32 / 1024.0)
+            .collect()
+    };
+    let codebook = grid(&small_integers(k * dim, 2, 2), k);
+    let latents = grid(&small_integers(n * dim, 2, 3), n);
+    for kind in [Kind::Float, Kind::Double] {
+        let expected = if kind == Kind::Float {
+            lattice_core::vq::nearest_codewords_in_slices(&codebook, &latents, dim)
+        } else {
+            let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+            lattice_core::vq::nearest_codewords_in_slices(&widen(&codebook), &widen(&latents), dim)
+        }
+        .unwrap();
+        let expected: Vec<i64> = expected.iter().map(|&i| i as i64).collect();
+        let (_vs, quantizers) = vq_pair(kind, k as i64, dim as i64, &codebook);
+        let rows = tensor(&latents, &[n as i64, dim as i64]).to_kind(kind);
+        for q in &quantizers {
+            let out = q.forward_t(&rows, false).unwrap();
+            let codes = Vec::<i64>::try_from(&out.codes).unwrap();
+            let differing = codes.iter().zip(&expected).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                differing, 0,
+                "{q:?} {kind:?}: {differing} of {n} rows differ"
+            );
+        }
+    }
+}
