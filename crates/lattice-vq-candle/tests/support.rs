@@ -1,5 +1,9 @@
 //! Helpers shared by the test modules.
 
+/// Boundary cases and count budgets (the tch tests include this module too).
+#[path = "boundary.rs"]
+pub mod boundary;
+
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use lattice_core::DiagonalLattice;

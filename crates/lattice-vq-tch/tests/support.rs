@@ -1,5 +1,9 @@
 //! Helpers shared by the test modules.
 
+/// Boundary cases and count budgets, shared with the candle tests.
+#[path = "../../lattice-vq-candle/tests/boundary.rs"]
+pub mod boundary;
+
 use lattice_core::DiagonalLattice;
 use lattice_vq_tch::LatticeQuantizer;
 use ndarray::Array2;
