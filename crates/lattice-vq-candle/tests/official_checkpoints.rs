@@ -2,16 +2,22 @@
 //!
 //! candle's convolutions sum in another order than libtorch's (and the reference machine's),
 //! so latents differ in their last bits and a code can move where a latent sits near a
-//! decision boundary. The count may then differ from the reference by no more than a budget
-//! measured in this computation (`support::boundary`): the encoder also runs in f64, the
-//! deviation of our f32 latents from it bounds (times `ORDER_FACTOR`) where another order's
-//! latents can lie, and from that follow the codes each row could have elsewhere and how many
-//! unique codes could appear or vanish. Both layers' codes are checked against that reach row
-//! by row: ours must be the rounding (or nearest codeword) of our latents, and the f64
-//! encoder's may differ from ours only where another code is within reach. The dense
-//! lattice (|b| ~ 1e-4 and smaller) has every row on a boundary; its budget counts only rows
-//! whose code could merge with or split from another row's (see `LatticeBoundary::finish`).
-//! Without the data the tests fail when `CI` is set and skip otherwise.
+//! decision boundary. So the count may differ from the reference by no more than a budget
+//! measured in this computation (`support::boundary`): every `EXACT_EVERY`-th batch also
+//! goes through the encoder in f64; our f32 latents' deviation from those bounds where another order's
+//! latents can lie; from that follow the codes each row could have elsewhere and how many
+//! unique codes could appear or vanish. Those batches also check every code against that
+//! reach: ours must be the rounding (or a nearest codeword) of our latents, and the f64
+//! encoder's may differ from ours only where another code is within reach, and must be one
+//! of them.
+//!
+//! The dense lattice (|b| down to 2e-6) has every row at a boundary, so counting boundary
+//! rows would allow any count. Most rows, though, have a code no other row's can reach: they
+//! count once whatever their code becomes. The budget counts only the clusters of rows whose
+//! codes could merge or split (near-identical latents, mostly of the background), about 4%
+//! of the rows, which bounds the count to within about 3% of the reference; the row-by-row
+//! checks are the stronger test there. Without the data the tests fail when `CI` is set and
+//! skip otherwise.
 
 use std::collections::HashSet;
 use std::path::PathBuf;

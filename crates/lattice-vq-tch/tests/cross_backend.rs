@@ -175,7 +175,7 @@ impl Kinks {
                     )
                 };
                 let mut inputs = Vec::new();
-                let mut leaky = |part, stage, x: Tensor, inputs: &mut Vec<_>| {
+                let leaky = |part, stage, x: Tensor, inputs: &mut Vec<_>| {
                     let y = x.leaky_relu();
                     inputs.push((part, stage, x));
                     y
@@ -212,7 +212,7 @@ impl Kinks {
                     1,
                     [1, 1],
                 );
-                leaky(1, 4, x, &mut inputs);
+                let _reconstruction = leaky(1, 4, x, &mut inputs);
                 inputs
             })
         };
