@@ -3,14 +3,16 @@
 use std::path::Path;
 
 use lattice_vq_experiments::Error;
-use lattice_vq_experiments::data::idx::{decode_idx, parse_idx};
+use lattice_vq_experiments::data::idx::{decode_idx, parse_idx, read_idx_from};
 
 /// The bytes as an IDX file, plain and as a `.gz`.
 ///
 /// Asserts: [`parse_idx`] accepts exactly the files its format allows (checked against
 /// [`expected_idx`], written independently here) and returns their header and payload;
 /// [`decode_idx`] of a plain name agrees with it; of a `.gz` name it returns an I/O or
-/// format error or an array whose data matches its dimensions. Never a panic.
+/// format error or an array whose data matches its dimensions; [`read_idx_from`] gives the
+/// same results (errors compared as text) from a stream that hands out a few bytes per
+/// read. Never a panic.
 pub fn idx(data: &[u8]) {
     let parsed = parse_idx(data);
     match (&parsed, expected_idx(data)) {
@@ -29,7 +31,17 @@ pub fn idx(data: &[u8]) {
         (got, parsed) => panic!("plain decode_idx gave {got:?}, parse_idx {parsed:?}"),
     }
 
-    match decode_idx(Path::new("fuzz-idx3-ubyte.gz"), data) {
+    let gz_name = Path::new("fuzz-idx3-ubyte.gz");
+    let gzipped = decode_idx(gz_name, data);
+    for (name, whole) in [(Path::new("fuzz-idx3-ubyte"), &plain), (gz_name, &gzipped)] {
+        let streamed = read_idx_from(name, Trickle::new(data));
+        assert_eq!(
+            format!("{streamed:?}"),
+            format!("{whole:?}"),
+            "streamed {name:?}"
+        );
+    }
+    match gzipped {
         Ok(array) => {
             let count = array.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
             assert_eq!(count, Some(array.data.len()), "data matches dims");
@@ -54,4 +66,26 @@ pub fn expected_idx(data: &[u8]) -> Option<(Vec<usize>, usize)> {
         .collect();
     let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
     (data.len().checked_sub(header)? == count).then_some((dims, header))
+}
+
+/// A reader that hands out its bytes 1 to 7 at a time, cycling, as a slow stream may.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl<'a> Trickle<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, step: 0 }
+    }
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.step = self.step % 7 + 1;
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
 }
