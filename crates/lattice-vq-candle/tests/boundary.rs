@@ -28,9 +28,9 @@ pub const EXACT_EVERY: usize = 4;
 pub const SAMPLE_FACTOR: f64 = 2.0;
 
 /// Another summation order's latents deviate from the f64 ones by at most this many times
-/// as much as ours. Measured on the official dense and sparse checkpoints, all batches:
-/// libtorch's AVX2 kernels' largest deviation was 1.9 and 2.1 times its AVX-512 kernels'
-/// (scripts/test runs both); candle's within 1.4 times libtorch's.
+/// as much as ours. Measured on the four official checkpoints (the batches through f64):
+/// libtorch's AVX2 kernels' largest deviation was 1.1 to 2.7 times its AVX-512 kernels'
+/// (scripts/test runs both), candle's 1.0 to 1.4 times the latter.
 pub const ORDER_FACTOR: f64 = 4.0;
 
 /// Unit roundoff of f32.
@@ -346,7 +346,6 @@ impl LatticeBoundary {
         for (&g, (l, h)) in &union {
             push_cells(g, l, h);
         }
-        drop(push_cells);
         entries.sort_unstable();
 
         // Clusters: union-find over groups whose boxes overlap.
@@ -589,7 +588,11 @@ pub struct VqReport {
 /// `(D_k - rho)^2 - eta_k <= (D_m + rho)^2 + eta_m`, with `D` the exact distances from our
 /// row and `m` the exact nearest codeword. Rows whose two nearest f32 distances are too far
 /// apart for that even at [`RADIUS_BOUND`] are settled at once; the others keep their exact
-/// distances until the radius is known.
+/// distances until the radius is known. "Exact" distances are f64 ones from our f32 rows:
+/// their rounding, about 1e-16 of `(|z| + |e|)^2`, is far below `eta` and ignored.
+///
+/// The count can then change only by codewords that some row near a tie could choose and
+/// that no settled row (one with a single codeword within reach) keeps.
 pub struct VqBoundary {
     dim: usize,
     norms: Vec<f64>,

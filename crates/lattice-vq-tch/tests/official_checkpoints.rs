@@ -6,23 +6,23 @@
 //! `../shared/reference-checkpoints`; without them they fail when `CI` is set and skip with a
 //! message otherwise.
 //!
-//! The reference counts came from one machine's summation order; libtorch's kernels sum in
+//! The reference counts came from one machine's summation order. libtorch's kernels sum in
 //! another order on each ISA (AVX2, AVX-512), so latents differ in their last bits and a code
-//! can move where a latent sits near a decision boundary. So the count may differ from the
-//! reference by no more than a budget measured in this computation (`support::boundary`):
-//! every `EXACT_EVERY`-th batch also goes through the encoder in f64; our f32 latents' deviation from
-//! those bounds where another order's latents can lie; from that follow the codes each row
-//! could have elsewhere and how many unique codes could appear or vanish. Those batches also
-//! check every code against that reach: ours must be the rounding (or a nearest codeword) of
-//! our latents, and the f64 encoder's may differ from ours only where another code is within
-//! reach, and must be one of them.
+//! can move where a latent sits near a decision boundary. The count may therefore differ
+//! from the reference by no more than a budget that this computation measures
+//! (`support::boundary`): every `EXACT_EVERY`-th batch also goes through the encoder in f64,
+//! our f32 latents' deviation from it bounds where another order's latents can lie, and from
+//! that follow the codes every row could have elsewhere and how many unique codes could
+//! appear or vanish. The codes are checked against that reach too: a VQ index must be a
+//! nearest codeword within reach (every row), a lattice code the rounding of its latent, and
+//! the f64 encoder's codes may differ from ours only within reach (the f64 batches).
 //!
 //! The dense lattice (|b| down to 2e-6) has every row at a boundary, so counting boundary
-//! rows would allow any count. Most rows, though, have a code no other row's can reach: they
-//! count once whatever their code becomes. The budget counts only the clusters of rows whose
-//! codes could merge or split (near-identical latents, mostly of the background), about 4%
-//! of the rows, which bounds the count to within about 3% of the reference; the row-by-row
-//! checks are the stronger test there.
+//! rows would allow any count. Most rows, though, have codes that no other row's can reach:
+//! each counts once whatever its code becomes. The budget counts only clusters of rows whose
+//! codes could merge or split (near-identical latents), about 4% of the rows; it bounds the
+//! count to within about 3% of the reference, so there the row-by-row checks are the
+//! stronger test.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
