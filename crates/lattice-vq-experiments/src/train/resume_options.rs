@@ -40,7 +40,10 @@ pub fn check(options: &TrainOptions) -> Result<()> {
             ),
         });
     }
-    let saved: serde_json::Value = read_json(&path)?;
+    // Read as options, then compared as JSON: a file that leaves out an optional field
+    // (`"data_dir"` absent is `None`) holds the same options as one that spells it out.
+    let saved: TrainOptions = read_json(&path)?;
+    let saved = serde_json::to_value(&saved).expect("options serialize");
     let now = serde_json::to_value(options).expect("options serialize");
     let (Some(saved), Some(now)) = (saved.as_object(), now.as_object()) else {
         return Err(Error::Format {

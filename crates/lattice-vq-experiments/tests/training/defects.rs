@@ -372,3 +372,19 @@ fn d11_a_checkpoint_that_cannot_be_read_is_named_once() {
         );
     }
 }
+
+#[test]
+fn d3_an_options_file_that_leaves_out_an_optional_field_still_resumes() {
+    // Found by fuzzing run_state: `"data_dir"` absent reads as `None`, the same options.
+    let dir = tempfile::tempdir().unwrap();
+    let (splits, _) = interrupted_run(dir.path(), BackendKind::Candle);
+    let path = dir.path().join("options.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    saved.as_object_mut().unwrap().remove("data_dir");
+    std::fs::write(&path, saved.to_string()).unwrap();
+    let mut options = smoke_options(dir.path(), "lattice", BackendKind::Candle, 10);
+    options.checkpoint_every = 4;
+    resume(&options, &splits).unwrap();
+    assert_eq!(steps(dir.path()).len(), 10);
+}
