@@ -19,14 +19,15 @@ const NAMES: [&str; 7] = [
     "notes.txt",
 ];
 
-/// Input layout: a byte choosing the file name ([`NAMES`]), a byte choosing the channels
-/// (`1`, `3`, or the byte itself when it is neither `0` nor `1` mod 4), the expected width
-/// and height (one byte each, 0 allowed), then the file's bytes. The folder also holds a
-/// subfolder named like an image, which must be ignored.
+/// Input layout: a byte choosing the file name (`image.png`, `.jpg`, `.jpeg` in mixed cases,
+/// or `notes.txt`); a byte choosing the channels (1 when it is 0 mod 4, 3 when it is 1 mod
+/// 4, else the byte itself); the expected width and height (one byte each, 0 allowed); then
+/// the file's bytes. The folder also holds a subfolder named like an image, which must be
+/// ignored.
 ///
 /// Asserts: [`list_images`] lists exactly the file when its extension is an image's;
-/// [`ImageFolder::open`] fails (format error) exactly when nothing is listed or the shape
-/// is not 1 or 3 channels and non-empty; a load returns an I/O or format error, or values
+/// [`ImageFolder::open`] fails (format error) exactly when nothing is listed, the shape
+/// has other than 1 or 3 channels or it is empty; a load returns an I/O or format error, or values
 /// `k / 255` in [0, 1]; a flipped load mirrors every row of the plain one. Never a panic.
 pub fn image_folder(data: &[u8]) {
     let mut input = Input::new(data);
