@@ -27,8 +27,9 @@ const NAMES: [&str; 7] = [
 ///
 /// Asserts: [`list_images`] lists exactly the file when its extension is an image's;
 /// [`ImageFolder::open`] fails (format error) exactly when nothing is listed, the shape
-/// has other than 1 or 3 channels or it is empty; a load returns an I/O or format error, or values
-/// `k / 255` in [0, 1]; a flipped load mirrors every row of the plain one. Never a panic.
+/// has other than 1 or 3 channels or it is empty; a load returns an I/O or format error,
+/// or values `k / 255` in [0, 1]; a flipped load mirrors every row of the plain one. Never
+/// a panic.
 pub fn image_folder(data: &[u8]) {
     let mut input = Input::new(data);
     let name = NAMES[usize::from(input.u8()) % NAMES.len()];
