@@ -1,4 +1,4 @@
 #![no_main]
-//! Fuzz target `checkpoint_tch`: input layout and checks in `lattice_vq_fuzz::checkpoint_tch`.
+//! Fuzz target `checkpoint_tch`: see `lattice_vq_fuzz::checkpoint_tch`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_vq_fuzz::checkpoint_tch(data));

@@ -1,4 +1,4 @@
 #![no_main]
-//! Fuzz target `fashion_mnist`: input layout and checks in `lattice_vq_fuzz::fashion_mnist`.
+//! Fuzz target `fashion_mnist`: see `lattice_vq_fuzz::fashion_mnist`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_vq_fuzz::fashion_mnist(data));

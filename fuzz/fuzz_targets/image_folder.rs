@@ -1,4 +1,4 @@
 #![no_main]
-//! Fuzz target `image_folder`: input layout and checks in `lattice_vq_fuzz::image_folder`.
+//! Fuzz target `image_folder`: see `lattice_vq_fuzz::image_folder`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_vq_fuzz::image_folder(data));

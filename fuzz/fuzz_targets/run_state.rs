@@ -1,4 +1,4 @@
 #![no_main]
-//! Fuzz target `run_state`: input layout and checks in `lattice_vq_fuzz::run_state`.
+//! Fuzz target `run_state`: see `lattice_vq_fuzz::run_state`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_vq_fuzz::run_state(data));
