@@ -11,8 +11,8 @@ use lattice_vq_experiments::data::idx::{decode_idx, parse_idx, read_idx_from};
 /// [`expected_idx`], written independently here) and returns their header and payload;
 /// [`decode_idx`] of a plain name agrees with it; of a `.gz` name it returns an I/O or
 /// format error or an array whose data matches its dimensions; [`read_idx_from`] gives the
-/// same results (errors compared as text) from a stream that hands out a few bytes per
-/// read. Never a panic.
+/// same results from a stream that hands out a few bytes per read (the same error for a
+/// plain file, an error for a `.gz`). Never a panic.
 pub fn idx(data: &[u8]) {
     let parsed = parse_idx(data);
     match (&parsed, expected_idx(data)) {
@@ -33,13 +33,19 @@ pub fn idx(data: &[u8]) {
 
     let gz_name = Path::new("fuzz-idx3-ubyte.gz");
     let gzipped = decode_idx(gz_name, data);
-    for (name, whole) in [(Path::new("fuzz-idx3-ubyte"), &plain), (gz_name, &gzipped)] {
-        let streamed = read_idx_from(name, Trickle::new(data));
-        assert_eq!(
-            format!("{streamed:?}"),
-            format!("{whole:?}"),
-            "streamed {name:?}"
-        );
+    let streamed = read_idx_from(Path::new("fuzz-idx3-ubyte"), Trickle::new(data));
+    assert_eq!(
+        format!("{streamed:?}"),
+        format!("{plain:?}"),
+        "streamed plain file"
+    );
+    // Which of two problems a gzip stream reports first (a corrupt deflate block or a bad
+    // header before it) depends on how far the decoder reads ahead, so only the outcome
+    // is compared.
+    match (read_idx_from(gz_name, Trickle::new(data)), &gzipped) {
+        (Ok(a), Ok(b)) => assert_eq!(&a, b, "streamed gzip file"),
+        (Err(_), Err(_)) => {}
+        (a, b) => panic!("streamed gzip file: {a:?}, whole: {b:?}"),
     }
     match gzipped {
         Ok(array) => {
