@@ -286,7 +286,6 @@ fn leftovers(out: &Path) -> Vec<String> {
 }
 
 /// Kill `scenario` at the `when`-th `call`, resume it, and compare with the reference.
-/// Returns whether the kill landed (the run died of SIGKILL).
 fn kill_and_resume(scenario: &Scenario, work: &Path, call: &str, when: usize) {
     let what = format!("{} killed at {call} #{when}", scenario.name);
     let mut options = scenario.options.clone();
