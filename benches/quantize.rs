@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use lattice_vq::core::{LatticeFloat, LatticeQuantizerConfig, vq};
+use lattice_vq::{LatticeFloat, LatticeQuantizerConfig, vq};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -3,8 +3,9 @@
 //! Learnable lattice vector quantization (LL-VQ, Khalil et al., arXiv 2310.09382) for Rust.
 //! This facade re-exports the crates of the workspace; it contains no logic of its own.
 //!
-//! - [`core`] (package `lattice-vq-core`, library `lattice_core`): the framework-free math, always available. Its items
-//!   are also re-exported at the root of this crate.
+//! - The framework-free math of crate `lattice-vq-core` (library `lattice_vq_core`), always
+//!   available: its modules and items are re-exported at the root of this crate (there is no
+//!   `core` module, which would shadow Rust's `core` for `use lattice_vq::*`).
 //! - `tch` (feature `tch`, crate `lattice-vq-tch`): LL-VQ, VQ and VQ-EMA layers and the
 //!   paper's VQ-VAE on libtorch 2.11.
 //! - `candle` (feature `candle`, crate `lattice-vq-candle`): the same layers and model on
@@ -24,14 +25,13 @@
 //! ```
 //!
 //! # Features
-//! - `parallel`: rayon parallelism for large batches in `lattice-core`.
+//! - `parallel`: rayon parallelism for large batches in `lattice-vq-core`.
 //! - `tch`: the tch layers as the module `tch` (links libtorch).
 //! - `candle`: the candle layers as the module `candle`; `cuda`: with CUDA.
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
-pub use lattice_core as core;
-pub use lattice_core::*;
+pub use lattice_vq_core::*;
 
 /// The tch (libtorch) layers and reference model: crate `lattice-vq-tch`.
 #[cfg(feature = "tch")]

@@ -8,7 +8,7 @@
 //! about twenty backward, and halves both branches at exactly `x == 0`.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
-use lattice_core::LatticeFloat;
+use lattice_vq_core::LatticeFloat;
 use rayon::prelude::*;
 
 /// An elementwise activation applied to a convolution's output (after its bias).

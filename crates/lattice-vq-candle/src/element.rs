@@ -2,7 +2,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Result};
-use lattice_core::LatticeFloat;
+use lattice_vq_core::LatticeFloat;
 
 /// Element types of the CPU path, with access to candle's storage of them.
 pub(crate) trait Element: LatticeFloat {

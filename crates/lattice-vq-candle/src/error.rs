@@ -4,15 +4,15 @@ use thiserror::Error;
 
 /// Everything that can go wrong in the candle layers and model.
 ///
-/// Math invariants (basis bounds, NaN latents, code overflow, configs) are lattice-core's
+/// Math invariants (basis bounds, NaN latents, code overflow, configs) are lattice-vq-core's
 /// errors, wrapped unchanged; candle failures are wrapped as [`Error::Candle`]. The variants
 /// mirror `lattice_vq_tch::Error`.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A rule of the core math was broken (see [`lattice_core::Error`]).
+    /// A rule of the core math was broken (see [`lattice_vq_core::Error`]).
     #[error(transparent)]
-    Core(#[from] lattice_core::Error),
+    Core(#[from] lattice_vq_core::Error),
     /// candle reported an error.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

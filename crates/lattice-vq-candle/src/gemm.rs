@@ -6,7 +6,7 @@
 //! thread one whole product by column blocks into a freshly zeroed buffer. Speed:
 //! `docs/benchmarks.md` (the conv_profile bench).
 
-use lattice_core::LatticeFloat;
+use lattice_vq_core::LatticeFloat;
 
 /// A strided read-only view of a `rows x columns` matrix: entry `(i, j)` is
 /// `data[i * row_stride + j * column_stride]`.

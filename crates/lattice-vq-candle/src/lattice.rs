@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Init, VarBuilder};
-use lattice_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
+use lattice_vq_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
 
 use crate::error::Result;
 use crate::lattice_ops::{self, LatticeOp};
@@ -13,7 +13,7 @@ use crate::quantizer::Quantizer;
 /// candle twin of `lattice_vq_tch::LatticeQuantizer`.
 ///
 /// The basis diagonal `b` is the variable `embedding.weight` of shape `(1, D)` (the official
-/// checkpoints' name and shape). `forward_t` follows lattice-core's straight-through
+/// checkpoints' name and shape). `forward_t` follows lattice-vq-core's straight-through
 /// contract: `v = round(z * (1 / b))` with ties to even, `e = b * v`, output `z + sg(e - z)`,
 /// means over all `N*D` elements, size as a sum. On the CPU the core itself quantizes (and
 /// checks its rules) and the output and losses are one fused op each (`lattice_ops`); on
@@ -25,7 +25,7 @@ use crate::quantizer::Quantizer;
 /// ```
 /// use candle_core::{DType, Device, Tensor};
 /// use candle_nn::{VarBuilder, VarMap};
-/// use lattice_core::LatticeQuantizerConfig;
+/// use lattice_vq_core::LatticeQuantizerConfig;
 /// use lattice_vq_candle::{lattice_quantizer, Quantizer};
 ///
 /// let varmap = VarMap::new();
@@ -106,7 +106,7 @@ impl LatticeQuantizer {
         &self.weight
     }
 
-    /// The basis as lattice-core's [`DiagonalLattice`] (copied to the CPU), validated with
+    /// The basis as lattice-vq-core's [`DiagonalLattice`] (copied to the CPU), validated with
     /// the bounds of the variable's dtype.
     ///
     /// # Errors
@@ -291,7 +291,7 @@ impl Module for LatticeQuantizer {
 mod tests {
     use candle_core::{DType, Device, Tensor};
     use candle_nn::{VarBuilder, VarMap};
-    use lattice_core::LatticeQuantizerConfig;
+    use lattice_vq_core::LatticeQuantizerConfig;
 
     use super::{LatticeQuantizer, Path};
     use crate::test_support::max_gap;

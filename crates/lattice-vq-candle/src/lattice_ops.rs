@@ -1,14 +1,14 @@
-//! The LL-VQ layer on the CPU as four candle ops around lattice-core: the codes (the core's
+//! The LL-VQ layer on the CPU as four candle ops around lattice-vq-core: the codes (the core's
 //! quantization, one parallel pass), then the straight-through output and the two
 //! squared-error losses, each one autograd node whose value and gradient are the core's
-//! functions (`lattice_core::loss`) on the decoded points `e = b * v`.
+//! functions (`lattice_vq_core::loss`) on the decoded points `e = b * v`.
 //!
 //! The same layer in tensor ops (`crate::lattice`, which other devices take) is about twenty
 //! passes over the `(rows, D)` latents forward and as many backward, each a fresh buffer that
 //! candle's backward then zero-fills and adds into.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use lattice_core::{DiagonalLattice, loss};
+use lattice_vq_core::{DiagonalLattice, loss};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::element::{Element, elements};
@@ -71,7 +71,7 @@ fn values<T: Element>(array: Array2<T>) -> Vec<T> {
 }
 
 /// `(latents (rows, D), basis) -> codes (rows, D)`, `I32`: `v = round_ties_even(z * (1 / b))`
-/// by lattice-core, which checks the basis and every latent (the caller re-checks on error
+/// by lattice-vq-core, which checks the basis and every latent (the caller re-checks on error
 /// to report the core's typed error).
 pub(crate) struct Codes;
 

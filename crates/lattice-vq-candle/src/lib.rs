@@ -1,7 +1,7 @@
 //! LL-VQ, VQ and VQ-EMA layers and the paper's VQ-VAE on [candle](https://docs.rs/candle-core):
 //! pure Rust, no libtorch, CPU or CUDA (feature `cuda`).
 //!
-//! The crate mirrors `lattice-vq-tch` file for file: the same configs (from lattice-core), the
+//! The crate mirrors `lattice-vq-tch` file for file: the same configs (from lattice-vq-core), the
 //! same named [`QuantizerOutput`], the same semantics and the same checkpoint names. Layers
 //! follow candle's conventions: a constructor function taking a `VarBuilder`
 //! ([`lattice_quantizer`], [`vector_quantizer`], [`vector_quantizer_ema`]) and a
@@ -11,7 +11,7 @@
 //! ```
 //! use candle_core::{DType, Device, Tensor};
 //! use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-//! use lattice_core::LatticeQuantizerConfig;
+//! use lattice_vq_core::LatticeQuantizerConfig;
 //! use lattice_vq_candle::{lattice_quantizer, Quantizer};
 //!
 //! let varmap = VarMap::new();
@@ -52,7 +52,7 @@ pub use quantizer::Quantizer;
 pub use seeded::seeded_var_builder;
 pub use vq::{VectorQuantizer, vector_quantizer};
 pub use vq_ema::{VectorQuantizerEma, vector_quantizer_ema};
-// The model configs are framework-free, so they live in lattice-core; re-exported for
+// The model configs are framework-free, so they live in lattice-vq-core; re-exported for
 // convenience.
-pub use lattice_core::{QuantizerConfig, VqVaeConfig};
+pub use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 pub use vqvae::{VqVae, VqVaeOutput};

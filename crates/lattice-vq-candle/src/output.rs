@@ -26,7 +26,7 @@ pub struct QuantizerOutput {
     pub parts: LossParts,
 }
 
-/// The unweighted terms of the quantizer loss (paper Eq. 7-8; see `lattice_core::loss`).
+/// The unweighted terms of the quantizer loss (paper Eq. 7-8; see `lattice_vq_core::loss`).
 #[derive(Debug)]
 pub struct LossParts {
     /// `mean((e - sg(z))^2)`: trains the basis or codebook (zero for VQ-EMA).
@@ -75,7 +75,7 @@ pub(crate) fn to_rows(latents: &Tensor, dim: usize) -> Result<(Tensor, Layout)> 
         }
     };
     if rows.dims()[0] == 0 {
-        return Err(lattice_core::Error::EmptyInput { what: "latents" }.into());
+        return Err(lattice_vq_core::Error::EmptyInput { what: "latents" }.into());
     }
     Ok((rows, layout))
 }
@@ -110,12 +110,12 @@ pub(crate) fn zero_like_scalar(like: &Tensor) -> Result<Tensor> {
 }
 
 /// The core error for the first non-finite latent of contiguous `(rows, D)` latents, if any.
-pub(crate) fn first_non_finite(rows: &Tensor) -> Result<Option<lattice_core::Error>> {
+pub(crate) fn first_non_finite(rows: &Tensor) -> Result<Option<lattice_vq_core::Error>> {
     let values = rows.to_dtype(DType::F64)?.to_vec2::<f64>()?;
     for (row, values) in values.iter().enumerate() {
         if let Some(col) = values.iter().position(|v| !v.is_finite()) {
             let value = values[col];
-            return Ok(Some(lattice_core::Error::NonFiniteLatent {
+            return Ok(Some(lattice_vq_core::Error::NonFiniteLatent {
                 row,
                 col,
                 value,

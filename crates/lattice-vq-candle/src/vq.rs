@@ -2,8 +2,8 @@
 
 use candle_core::{DType, Tensor};
 use candle_nn::{Init, VarBuilder};
-use lattice_core::VectorQuantizerConfig;
-use lattice_core::vq::FastSearchBound;
+use lattice_vq_core::VectorQuantizerConfig;
+use lattice_vq_core::vq::FastSearchBound;
 use ndarray::Array2;
 
 use crate::error::Result;
@@ -16,7 +16,7 @@ use crate::quantizer::Quantizer;
 /// candle twin of `lattice_vq_tch::VectorQuantizer`.
 ///
 /// The codebook is `embedding.weight`, `(K, D)`, initialised `U(-1/K, 1/K)`. Nearest
-/// codewords as `lattice_core::vq::nearest_codewords` defines them (computed as
+/// codewords as `lattice_vq_core::vq::nearest_codewords` defines them (computed as
 /// `|z|^2 + |e|^2 - 2 z.e` where that provably agrees); exact ties go to the lowest index.
 /// NaN or infinite codewords and latents are errors. Loss
 /// `mean((e - sg z)^2) + commitment_cost * mean((sg e - z)^2)`; straight-through output.
@@ -26,7 +26,7 @@ use crate::quantizer::Quantizer;
 /// ```
 /// use candle_core::{DType, Device, Tensor};
 /// use candle_nn::{VarBuilder, VarMap};
-/// use lattice_core::VectorQuantizerConfig;
+/// use lattice_vq_core::VectorQuantizerConfig;
 /// use lattice_vq_candle::{vector_quantizer, Quantizer};
 ///
 /// let varmap = VarMap::new();
@@ -80,13 +80,13 @@ impl VectorQuantizer {
 }
 
 /// Index (`U32`, shape `(N,)`) of the nearest codeword of each row under the rule of
-/// `lattice_core::vq` (lowest index among exact ties), which this function provably
+/// `lattice_vq_core::vq` (lowest index among exact ties), which this function provably
 /// follows:
 ///
 /// - The fast distances `(|z|^2 + |e|^2) - 2 z.e` (one matrix product, as the official
 ///   code) give each row's minimum `best` and, after the argmin's entry is overwritten in
 ///   place, the next smallest `second`. A row is certified when `second > best + tau`,
-///   `tau` from `lattice_core::vq::FastSearchBound`: then the argmin is the rule's answer
+///   `tau` from `lattice_vq_core::vq::FastSearchBound`: then the argmin is the rule's answer
 ///   (the proof is there). This costs a few `(N,)` ops and one more reduction over the
 ///   `(N, K)` distances, no `(N, K)` copy.
 /// - A NaN or infinite latent makes its row's `tau` NaN or infinite, and a NaN or infinite
@@ -95,11 +95,11 @@ impl VectorQuantizer {
 ///   only when some row is not certified are the latents and the codebook checked (the
 ///   first bad entry is an error) and the uncertain rows (near ties, duplicated codewords,
 ///   squares that overflow, reduced-precision `f32` matrix products on CUDA, which void
-///   the bound) copied to the host and decided by `lattice_core::vq::nearest_codewords`.
+///   the bound) copied to the host and decided by `lattice_vq_core::vq::nearest_codewords`.
 ///
 /// # Errors
-/// `lattice_core::Error::NonFiniteCodeword` (checked first) or
-/// `lattice_core::Error::NonFiniteLatent`, naming the first bad entry, or a candle error.
+/// `lattice_vq_core::Error::NonFiniteCodeword` (checked first) or
+/// `lattice_vq_core::Error::NonFiniteLatent`, naming the first bad entry, or a candle error.
 pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tensor> {
     let (rows, codebook) = (rows.detach(), codebook.detach());
     let (n, dim) = rows.dims2()?;
@@ -126,8 +126,10 @@ pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tens
     // entries are scanned on the host, and finite ones pass.
     if !sum_is_finite(&codebook)? {
         match codebook.dtype() {
-            DType::F64 => lattice_core::vq::check_codebook(host_array::<f64>(&codebook)?.view())?,
-            _ => lattice_core::vq::check_codebook(host_array::<f32>(&codebook)?.view())?,
+            DType::F64 => {
+                lattice_vq_core::vq::check_codebook(host_array::<f64>(&codebook)?.view())?
+            }
+            _ => lattice_vq_core::vq::check_codebook(host_array::<f32>(&codebook)?.view())?,
         }
     }
     if !sum_is_finite(&rows)?
@@ -192,7 +194,7 @@ fn certified_rows(
     Ok(second.gt(&window)?.mul(&finite_scale)?)
 }
 
-/// The rows whose `certified` flag is 0, decided by `lattice_core::vq::nearest_codewords`
+/// The rows whose `certified` flag is 0, decided by `lattice_vq_core::vq::nearest_codewords`
 /// on host copies; the others keep `indices`.
 fn decide_on_host(
     rows: &Tensor,
@@ -209,11 +211,11 @@ fn decide_on_host(
         .collect();
     let subset = rows.index_select(&Tensor::new(uncertain.as_slice(), rows.device())?, 0)?;
     let answers = match rows.dtype() {
-        DType::F64 => lattice_core::vq::nearest_codewords(
+        DType::F64 => lattice_vq_core::vq::nearest_codewords(
             host_array::<f64>(codebook)?.view(),
             host_array::<f64>(&subset)?.view(),
         )?,
-        _ => lattice_core::vq::nearest_codewords(
+        _ => lattice_vq_core::vq::nearest_codewords(
             host_array::<f32>(codebook)?.view(),
             host_array::<f32>(&subset)?.view(),
         )?,

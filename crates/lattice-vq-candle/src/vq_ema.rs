@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
-use lattice_core::VectorQuantizerEmaConfig;
+use lattice_vq_core::VectorQuantizerEmaConfig;
 
 use crate::error::Result;
 use crate::output::{LossParts, QuantizerOutput, to_rows, zero_like_scalar};
@@ -22,7 +22,7 @@ use crate::vq::nearest_codewords;
 /// ```
 /// use candle_core::{DType, Device, Tensor};
 /// use candle_nn::{VarBuilder, VarMap};
-/// use lattice_core::VectorQuantizerEmaConfig;
+/// use lattice_vq_core::VectorQuantizerEmaConfig;
 /// use lattice_vq_candle::{vector_quantizer_ema, Quantizer};
 ///
 /// let varmap = VarMap::new();

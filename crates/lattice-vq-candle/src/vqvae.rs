@@ -2,7 +2,7 @@
 
 use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
-use lattice_core::{QuantizerConfig, VqVaeConfig};
+use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 
 use crate::activation::{Activation, activate};
 use crate::conv;
@@ -228,7 +228,7 @@ impl VqVae {
     /// `hidden_dims`, or a candle error.
     pub fn new(config: &VqVaeConfig, quantizer: &QuantizerConfig, vb: VarBuilder) -> Result<Self> {
         let Some(&first_hidden) = config.hidden_dims.first() else {
-            return Err(lattice_core::Error::InvalidConfig {
+            return Err(lattice_vq_core::Error::InvalidConfig {
                 field: "hidden_dims",
                 value: "[]".into(),
                 requirement: "must name at least one stage",
@@ -236,7 +236,7 @@ impl VqVae {
             .into());
         };
         if quantizer.dim() != config.embedding_dim {
-            return Err(lattice_core::Error::InvalidConfig {
+            return Err(lattice_vq_core::Error::InvalidConfig {
                 field: "quantizer dim",
                 value: quantizer.dim().to_string(),
                 requirement: "must equal the model's embedding_dim",

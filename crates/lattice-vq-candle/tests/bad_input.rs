@@ -2,11 +2,11 @@
 
 use crate::support::*;
 use candle_core::{DType, Tensor};
-use lattice_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
 use lattice_vq_candle::{
     Error, Quantizer, QuantizerConfig, VqVae, VqVaeConfig, lattice_quantizer, load_checkpoint,
     save_checkpoint, vector_quantizer, vector_quantizer_ema,
 };
+use lattice_vq_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
 
 fn quantizers() -> (candle_nn::VarMap, Vec<Box<dyn Quantizer>>) {
     let (varmap, vb) = var_builder();
@@ -50,7 +50,10 @@ fn wrong_shapes_and_dtypes_are_errors() {
             .forward_t(&Tensor::zeros((0, 4), DType::F32, &CPU).unwrap(), true)
             .unwrap_err();
         assert!(
-            matches!(empty, Error::Core(lattice_core::Error::EmptyInput { .. })),
+            matches!(
+                empty,
+                Error::Core(lattice_vq_core::Error::EmptyInput { .. })
+            ),
             "{empty}"
         );
     }
@@ -67,7 +70,7 @@ fn non_finite_latents_are_named_by_row_and_column() {
             assert!(
                 matches!(
                     err,
-                    Error::Core(lattice_core::Error::NonFiniteLatent { row: 1, col: 2, .. })
+                    Error::Core(lattice_vq_core::Error::NonFiniteLatent { row: 1, col: 2, .. })
                 ),
                 "{q:?} {bad}: {err}"
             );
@@ -86,7 +89,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     assert!(
         matches!(
             err,
-            Error::Core(lattice_core::Error::CodeOverflow { row: 1, col: 0, .. })
+            Error::Core(lattice_vq_core::Error::CodeOverflow { row: 1, col: 0, .. })
         ),
         "{err}"
     );
@@ -97,7 +100,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     assert!(
         matches!(
             err,
-            Error::Core(lattice_core::Error::BasisOutOfRange { index: 0, .. })
+            Error::Core(lattice_vq_core::Error::BasisOutOfRange { index: 0, .. })
         ),
         "{err}"
     );
@@ -108,7 +111,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     assert!(
         matches!(
             err,
-            Error::Core(lattice_core::Error::NonFiniteBasis { index: 1, .. })
+            Error::Core(lattice_vq_core::Error::NonFiniteBasis { index: 1, .. })
         ),
         "{err}"
     );
@@ -116,7 +119,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     assert!(
         matches!(
             err,
-            Error::Core(lattice_core::Error::CodebookTooSmall { .. })
+            Error::Core(lattice_vq_core::Error::CodebookTooSmall { .. })
         ),
         "{err}"
     );
@@ -247,7 +250,7 @@ fn non_finite_codewords_are_errors_naming_the_codeword() {
                 assert!(
                     matches!(
                         err,
-                        Error::Core(lattice_core::Error::NonFiniteCodeword {
+                        Error::Core(lattice_vq_core::Error::NonFiniteCodeword {
                             index: 2,
                             col: 1,
                             ..
@@ -268,7 +271,7 @@ fn large_finite_latents_find_the_codeword_they_equal() {
     let codebook = [0.0f32, 0.0, 1e20, -1e20, -1e20, 1e20, 1.0, 1.0];
     let latents = [1e20f32, -1e20, -1e20, 1e20, 1.0, 1.0, 3e38, 3e38];
     let (_varmap, quantizers) = vq_pair(DType::F32, 4, 2, &tensor(&codebook, &[8]));
-    let expected = lattice_core::vq::nearest_codewords(
+    let expected = lattice_vq_core::vq::nearest_codewords(
         ndarray::Array2::from_shape_vec((4, 2), codebook.to_vec())
             .unwrap()
             .view(),
@@ -321,7 +324,7 @@ fn near_ties_and_duplicates_far_from_the_origin_follow_the_core() {
     let latents = grid(&small_integers(n * dim, 2, 3), n);
     for dtype in [DType::F32, DType::F64] {
         let expected = if dtype == DType::F32 {
-            lattice_core::vq::nearest_codewords(
+            lattice_vq_core::vq::nearest_codewords(
                 ndarray::Array2::from_shape_vec((k, dim), codebook.clone())
                     .unwrap()
                     .view(),
@@ -331,7 +334,7 @@ fn near_ties_and_duplicates_far_from_the_origin_follow_the_core() {
             )
         } else {
             let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
-            lattice_core::vq::nearest_codewords(
+            lattice_vq_core::vq::nearest_codewords(
                 ndarray::Array2::from_shape_vec((k, dim), widen(&codebook))
                     .unwrap()
                     .view(),

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use lattice_core::code_key;
+use lattice_vq_core::code_key;
 
 /// Every how-many-th batch (from the first) also goes through the encoder in f64: libtorch's
 /// f64 convolutions are about five times slower than its f32 ones.

@@ -1,10 +1,10 @@
-//! The candle layer computes lattice-core's numbers: codes, losses, basis gradient, and the
+//! The candle layer computes lattice-vq-core's numbers: codes, losses, basis gradient, and the
 //! straight-through encoder gradient (checked by finite differences).
 
 use crate::support::*;
 use candle_core::{DType, Tensor, Var};
-use lattice_core::{LatticeQuantizerConfig, loss};
 use lattice_vq_candle::{LatticeQuantizer, Quantizer, lattice_quantizer};
+use lattice_vq_core::{LatticeQuantizerConfig, loss};
 use ndarray::Array2;
 
 const DIM: usize = 6;
@@ -165,7 +165,7 @@ fn encoder_gradient_is_the_straight_through_one() {
 fn vq_ties_go_to_the_lowest_index() {
     let (_varmap, vb) = var_builder();
     let vq =
-        lattice_vq_candle::vector_quantizer(&lattice_core::VectorQuantizerConfig::new(4, 2), vb)
+        lattice_vq_candle::vector_quantizer(&lattice_vq_core::VectorQuantizerConfig::new(4, 2), vb)
             .unwrap();
     set(
         vq.codebook(),

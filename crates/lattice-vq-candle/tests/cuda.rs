@@ -6,11 +6,11 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use lattice_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
 use lattice_vq_candle::{
     Quantizer, QuantizerConfig, QuantizerOutput, VqVae, VqVaeConfig, lattice_quantizer,
     vector_quantizer, vector_quantizer_ema,
 };
+use lattice_vq_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
 
 use crate::support::CPU;
 

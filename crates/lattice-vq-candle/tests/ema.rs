@@ -2,8 +2,8 @@
 
 use crate::support::*;
 use candle_core::{DType, Tensor};
-use lattice_core::VectorQuantizerEmaConfig;
 use lattice_vq_candle::{Quantizer, VectorQuantizerEma, vector_quantizer_ema};
+use lattice_vq_core::VectorQuantizerEmaConfig;
 
 fn tiny() -> (candle_nn::VarMap, VectorQuantizerEma) {
     let (varmap, vb) = var_builder();

@@ -26,8 +26,8 @@ use std::path::PathBuf;
 use crate::support::boundary::{EXACT_EVERY, LatticeBoundary, VqBoundary};
 use crate::support::*;
 use candle_core::{DType, Tensor};
-use lattice_core::UniqueCodes;
 use lattice_vq_candle::{QuantizerConfig, VqVae, VqVaeConfig, load_checkpoint};
+use lattice_vq_core::UniqueCodes;
 use lattice_vq_experiments::fashion_mnist::{self, FashionMnist, Split};
 
 const BATCH: usize = 500;

@@ -6,8 +6,8 @@ pub mod boundary;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use lattice_core::DiagonalLattice;
 use lattice_vq_candle::LatticeQuantizer;
+use lattice_vq_core::DiagonalLattice;
 use ndarray::Array2;
 
 /// The CPU device.

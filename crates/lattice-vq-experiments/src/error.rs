@@ -40,9 +40,9 @@ pub enum Error {
         /// The framework's message.
         message: String,
     },
-    /// A lattice-core rule was broken (bad latents, codes out of range, bad config).
+    /// A lattice-vq-core rule was broken (bad latents, codes out of range, bad config).
     #[error(transparent)]
-    Core(#[from] lattice_core::Error),
+    Core(#[from] lattice_vq_core::Error),
     /// An option or a combination of options that cannot work.
     #[error("invalid {what}: {problem}")]
     Invalid {

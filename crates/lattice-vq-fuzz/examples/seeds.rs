@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use lattice_core::{UniqueCodes, code_key};
+use lattice_vq_core::{UniqueCodes, code_key};
 use lattice_vq_experiments::train::checkpoint::{EpochTally, LoopState, Position, write_json};
 use lattice_vq_experiments::train::evaluate::EvalReport;
 use lattice_vq_experiments::train::metrics::EpochRecord;

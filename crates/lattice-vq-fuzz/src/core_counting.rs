@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use lattice_core::{DimensionHistograms, Error, HyperLogLog, UniqueCodes, code_key, perplexity};
+use lattice_vq_core::{DimensionHistograms, Error, HyperLogLog, UniqueCodes, code_key, perplexity};
 use ndarray::{Array2, ArrayView2, ShapeBuilder, s};
 
 use crate::input::Input;

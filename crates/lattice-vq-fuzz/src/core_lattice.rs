@@ -1,7 +1,7 @@
 //! Target `core_lattice`: lattice construction, quantize, decode and config validation on
 //! arbitrary bit patterns.
 
-use lattice_core::{
+use lattice_vq_core::{
     BasisInit, DiagonalLattice, Error, Lattice, LatticeFloat, LatticeQuantizerConfig, Quantized,
 };
 use ndarray::{Array1, Array2, ArrayView2, ShapeBuilder};
@@ -127,7 +127,7 @@ fn check_config(input: &mut Input) {
     // The paper's range can fall outside the basis bounds (a huge K in one dimension):
     // validate must say so rather than leave it to init_lattice.
     let Ok(()) = validated else {
-        let paper = lattice_core::init_range(codebook_size, dim).expect("K >= 2, D >= 1");
+        let paper = lattice_vq_core::init_range(codebook_size, dim).expect("K >= 2, D >= 1");
         assert!(
             init == BasisInit::PaperRange && !f32_bounds.contains(&paper),
             "validate rejected {config:?}: {validated:?}"
@@ -305,7 +305,7 @@ fn babai<F: Float>(
     lattice: &DiagonalLattice<F>,
     latents: &[F],
     rows: usize,
-) -> lattice_core::Result<Quantized<F>> {
+) -> lattice_vq_core::Result<Quantized<F>> {
     let dim = lattice.dim();
     if rows == 0 {
         return Err(Error::EmptyInput { what: "latents" });
@@ -339,8 +339,8 @@ fn column_major_values<F: Copy>(values: &[F], rows: usize, dim: usize) -> Vec<F>
 
 /// Same codes, equal points, or errors that print the same (NaN values included).
 fn assert_same<F: Float>(
-    got: &lattice_core::Result<Quantized<F>>,
-    expected: &lattice_core::Result<Quantized<F>>,
+    got: &lattice_vq_core::Result<Quantized<F>>,
+    expected: &lattice_vq_core::Result<Quantized<F>>,
     what: &str,
 ) {
     match (got, expected) {

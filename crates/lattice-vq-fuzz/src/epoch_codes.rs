@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use lattice_core::{Error as CoreError, UniqueCodes};
+use lattice_vq_core::{Error as CoreError, UniqueCodes};
 use lattice_vq_experiments::Error;
 use lattice_vq_experiments::train::epoch_codes::{decode, encode};
 

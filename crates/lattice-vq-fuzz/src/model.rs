@@ -2,7 +2,7 @@
 //! layer structure of every dataset's model, at sizes small enough for a checkpoint to fit
 //! libFuzzer's input limit (the Fashion-MNIST model's file is about 1 MB).
 
-use lattice_core::{
+use lattice_vq_core::{
     LatticeQuantizerConfig, QuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig,
     VqVaeConfig,
 };

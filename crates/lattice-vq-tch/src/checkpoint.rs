@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 ///
 /// # Example
 /// ```no_run
-/// use lattice_core::LatticeQuantizerConfig;
+/// use lattice_vq_core::LatticeQuantizerConfig;
 /// use lattice_vq_tch::{load_checkpoint, save_checkpoint, LatticeQuantizer};
 /// use tch::{nn, Device};
 ///

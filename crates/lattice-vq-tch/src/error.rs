@@ -4,14 +4,14 @@ use thiserror::Error;
 
 /// Everything that can go wrong in the tch layers and model.
 ///
-/// Math invariants (basis bounds, NaN latents, code overflow, configs) are lattice-core's
+/// Math invariants (basis bounds, NaN latents, code overflow, configs) are lattice-vq-core's
 /// errors, wrapped unchanged; libtorch failures are wrapped as [`Error::Torch`].
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A rule of the core math was broken (see [`lattice_core::Error`]).
+    /// A rule of the core math was broken (see [`lattice_vq_core::Error`]).
     #[error(transparent)]
-    Core(#[from] lattice_core::Error),
+    Core(#[from] lattice_vq_core::Error),
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

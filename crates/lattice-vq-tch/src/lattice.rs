@@ -1,6 +1,6 @@
 //! The LL-VQ layer: a learnable diagonal lattice basis in an `nn::Path`.
 
-use lattice_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
+use lattice_vq_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
 use tch::{Kind, Reduction, Tensor, nn};
 
 use crate::error::Result;
@@ -14,7 +14,7 @@ use crate::quantizer::Quantizer;
 /// in both directions. Sparse and dense LL-VQ are configs
 /// ([`LatticeQuantizerConfig::new`] and [`LatticeQuantizerConfig::dense`]), not types.
 ///
-/// `forward_t` follows lattice-core's straight-through contract (`lattice_core::loss`):
+/// `forward_t` follows lattice-vq-core's straight-through contract (`lattice_vq_core::loss`):
 /// `v = round(z * (1 / b))` (ties to even), `e = b * v`, output `z + sg(e - z)`,
 /// losses as means over all `N*D` elements and the size loss as a sum. It enforces the core's
 /// rules on every call, at the cost of one small reduction and one device sync: basis
@@ -23,7 +23,7 @@ use crate::quantizer::Quantizer;
 ///
 /// # Example
 /// ```no_run
-/// use lattice_core::LatticeQuantizerConfig;
+/// use lattice_vq_core::LatticeQuantizerConfig;
 /// use lattice_vq_tch::{LatticeQuantizer, Quantizer};
 /// use tch::{nn, Device, Kind, Tensor};
 ///
@@ -87,7 +87,7 @@ impl LatticeQuantizer {
         &self.weight
     }
 
-    /// The basis as lattice-core's [`DiagonalLattice`] (copied to the CPU), validated.
+    /// The basis as lattice-vq-core's [`DiagonalLattice`] (copied to the CPU), validated.
     ///
     /// # Errors
     /// The core's basis errors (`NonFiniteBasis`, `BasisOutOfRange`) or a libtorch error.

@@ -1,14 +1,14 @@
 //! LL-VQ, VQ and VQ-EMA layers and the paper's VQ-VAE on [tch](https://docs.rs/tch)
 //! (libtorch 2.11), for training on CPU or CUDA.
 //!
-//! The math is lattice-core's (configs, basis rules, losses with the official reductions,
+//! The math is lattice-vq-core's (configs, basis rules, losses with the official reductions,
 //! the straight-through contract); this crate holds it in libtorch tensors so that autograd
 //! and the device do the rest. Layers take an `nn::Path`, like tch's own, and `forward_t`
 //! returns a named [`QuantizerOutput`].
 //!
 //! # Example
 //! ```no_run
-//! use lattice_core::LatticeQuantizerConfig;
+//! use lattice_vq_core::LatticeQuantizerConfig;
 //! use lattice_vq_tch::{LatticeQuantizer, Quantizer};
 //! use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 //!
@@ -39,7 +39,7 @@ pub use output::{LossParts, QuantizerOutput};
 pub use quantizer::Quantizer;
 pub use vq::VectorQuantizer;
 pub use vq_ema::VectorQuantizerEma;
-// The model configs are framework-free, so they live in lattice-core; re-exported for
+// The model configs are framework-free, so they live in lattice-vq-core; re-exported for
 // convenience.
-pub use lattice_core::{QuantizerConfig, VqVaeConfig};
+pub use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 pub use vqvae::{VqVae, VqVaeOutput};

@@ -24,7 +24,7 @@ pub struct QuantizerOutput {
     pub parts: LossParts,
 }
 
-/// The unweighted terms of the quantizer loss (paper Eq. 7-8; see `lattice_core::loss`).
+/// The unweighted terms of the quantizer loss (paper Eq. 7-8; see `lattice_vq_core::loss`).
 #[derive(Debug)]
 pub struct LossParts {
     /// `mean((e - sg(z))^2)`: trains the basis or codebook (zero for VQ-EMA, whose codebook
@@ -74,7 +74,7 @@ pub(crate) fn to_rows(latents: &Tensor, dim: i64) -> Result<(Tensor, Layout)> {
         }
     };
     if rows.size()[0] == 0 {
-        return Err(lattice_core::Error::EmptyInput { what: "latents" }.into());
+        return Err(lattice_vq_core::Error::EmptyInput { what: "latents" }.into());
     }
     Ok((rows, layout))
 }

@@ -1,7 +1,7 @@
 //! The VQ-VAE baseline: a K x D codebook trained by the embedding loss.
 
-use lattice_core::VectorQuantizerConfig;
-use lattice_core::vq::FastSearchBound;
+use lattice_vq_core::VectorQuantizerConfig;
+use lattice_vq_core::vq::FastSearchBound;
 use tch::{Kind, Reduction, Tensor, nn};
 
 use crate::error::Result;
@@ -11,7 +11,7 @@ use crate::quantizer::Quantizer;
 /// Vector quantizer of the VQ-VAE (paper Eq. 1-2), as the official code computes it.
 ///
 /// The codebook is `embedding.weight`, `(K, D)`, initialised `U(-1/K, 1/K)`. Nearest
-/// codewords as `lattice_core::vq::nearest_codewords` defines them (computed as
+/// codewords as `lattice_vq_core::vq::nearest_codewords` defines them (computed as
 /// `|z|^2 + |e|^2 - 2 z.e` where that provably agrees); exact ties go to the lowest index.
 /// NaN or infinite codewords and latents are errors.
 /// Loss `mean((e - sg z)^2) + commitment_cost * mean((sg e - z)^2)`; straight-through
@@ -19,7 +19,7 @@ use crate::quantizer::Quantizer;
 ///
 /// # Example
 /// ```no_run
-/// use lattice_core::VectorQuantizerConfig;
+/// use lattice_vq_core::VectorQuantizerConfig;
 /// use lattice_vq_tch::{Quantizer, VectorQuantizer};
 /// use tch::{nn, Device, Kind, Tensor};
 ///
@@ -62,23 +62,23 @@ impl VectorQuantizer {
 }
 
 /// Index (`Int64`, shape `(N,)`) of the nearest codeword of each row under the rule of
-/// `lattice_core::vq` (lowest index among exact ties), which this function provably
+/// `lattice_vq_core::vq` (lowest index among exact ties), which this function provably
 /// follows:
 ///
 /// - The fast distances `(|z|^2 + |e|^2) - 2 z.e` (one matrix product, as the official
 ///   code) give each row's two smallest values by `topk(2)` in place of `argmin`, one
 ///   pass and no `(N, K)` copy. A row is certified when `second > best + tau`, `tau` from
-///   `lattice_core::vq::FastSearchBound` (the proof is there; it assumes IEEE `f32`
+///   `lattice_vq_core::vq::FastSearchBound` (the proof is there; it assumes IEEE `f32`
 ///   matrix products, libtorch's default, which `TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1`
 ///   would void): then the smallest is the rule's answer. `tau` costs a few `(N,)` ops.
 /// - Whether the latents and the codebook are finite and whether every row is certified
 ///   come back to the host in one transfer, as the finiteness check alone did before.
 /// - Rows that are not certified (near ties, duplicated codewords, squares that overflow)
-///   are copied to the host and decided by `lattice_core::vq::nearest_codewords`.
+///   are copied to the host and decided by `lattice_vq_core::vq::nearest_codewords`.
 ///
 /// # Errors
-/// `lattice_core::Error::NonFiniteCodeword` (checked first) or
-/// `lattice_core::Error::NonFiniteLatent`, naming the first bad entry, or a libtorch error.
+/// `lattice_vq_core::Error::NonFiniteCodeword` (checked first) or
+/// `lattice_vq_core::Error::NonFiniteLatent`, naming the first bad entry, or a libtorch error.
 pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tensor> {
     let _guard = tch::no_grad_guard();
     let (n, dim) = (rows.size()[0], rows.size()[1]);
@@ -112,12 +112,12 @@ pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tens
     )?;
     let checks = Vec::<bool>::try_from(&checks)?;
     if !checks[0] {
-        lattice_core::vq::check_codebook_in_slice(&host_values::<f64>(codebook)?, dim as usize)?;
+        lattice_vq_core::vq::check_codebook_in_slice(&host_values::<f64>(codebook)?, dim as usize)?;
     }
     if !checks[1] {
         let (row, col) = first_true(&finite_rows.f_logical_not()?, dim)?.unwrap_or((0, 0));
         let value = rows.f_double_value(&[row as i64, col as i64])?;
-        return Err(lattice_core::Error::NonFiniteLatent { row, col, value }.into());
+        return Err(lattice_vq_core::Error::NonFiniteLatent { row, col, value }.into());
     }
     if checks[2] {
         return Ok(indices);
@@ -168,7 +168,7 @@ fn certified_rows(
 }
 
 /// The rows whose `certified` flag is false, decided by
-/// `lattice_core::vq::nearest_codewords` on host copies; the others keep `indices`.
+/// `lattice_vq_core::vq::nearest_codewords` on host copies; the others keep `indices`.
 fn decide_on_host(
     rows: &Tensor,
     codebook: &Tensor,
@@ -179,12 +179,12 @@ fn decide_on_host(
     let subset = rows.f_index_select(0, &uncertain)?;
     let dim = rows.size()[1] as usize;
     let answers = match rows.kind() {
-        Kind::Double => lattice_core::vq::nearest_codewords_in_slices(
+        Kind::Double => lattice_vq_core::vq::nearest_codewords_in_slices(
             &host_values::<f64>(codebook)?,
             &host_values::<f64>(&subset)?,
             dim,
         )?,
-        _ => lattice_core::vq::nearest_codewords_in_slices(
+        _ => lattice_vq_core::vq::nearest_codewords_in_slices(
             &host_values::<f32>(codebook)?,
             &host_values::<f32>(&subset)?,
             dim,

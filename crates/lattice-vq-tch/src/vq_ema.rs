@@ -1,6 +1,6 @@
 //! The VQ-VAE baseline whose codebook follows exponential moving averages.
 
-use lattice_core::VectorQuantizerEmaConfig;
+use lattice_vq_core::VectorQuantizerEmaConfig;
 use tch::{Kind, Reduction, Tensor, nn};
 
 use crate::error::Result;
@@ -24,7 +24,7 @@ use crate::vq::nearest_codewords;
 ///
 /// # Example
 /// ```no_run
-/// use lattice_core::VectorQuantizerEmaConfig;
+/// use lattice_vq_core::VectorQuantizerEmaConfig;
 /// use lattice_vq_tch::{Quantizer, VectorQuantizerEma};
 /// use tch::{nn, Device, Kind, Tensor};
 ///

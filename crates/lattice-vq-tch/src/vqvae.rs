@@ -1,6 +1,6 @@
 //! The paper's reference VQ-VAE (encoder, any quantizer, decoder), with the official names.
 
-use lattice_core::{QuantizerConfig, VqVaeConfig};
+use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 use tch::{Reduction, Tensor, nn};
 
 use crate::error::{Error, Result};
@@ -219,7 +219,7 @@ impl VqVae {
     /// `hidden_dims`, or a libtorch error.
     pub fn new(path: &nn::Path, config: &VqVaeConfig, quantizer: &QuantizerConfig) -> Result<Self> {
         let Some(&first_hidden) = config.hidden_dims.first() else {
-            return Err(lattice_core::Error::InvalidConfig {
+            return Err(lattice_vq_core::Error::InvalidConfig {
                 field: "hidden_dims",
                 value: "[]".into(),
                 requirement: "must name at least one stage",
@@ -227,7 +227,7 @@ impl VqVae {
             .into());
         };
         if quantizer.dim() != config.embedding_dim {
-            return Err(lattice_core::Error::InvalidConfig {
+            return Err(lattice_vq_core::Error::InvalidConfig {
                 field: "quantizer dim",
                 value: quantizer.dim().to_string(),
                 requirement: "must equal the model's embedding_dim",

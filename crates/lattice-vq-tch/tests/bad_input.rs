@@ -1,7 +1,7 @@
 //! Bad input is a typed error, never a panic.
 
 use crate::support::*;
-use lattice_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+use lattice_vq_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
 use lattice_vq_tch::{
     Error, LatticeQuantizer, Quantizer, QuantizerConfig, VectorQuantizer, VectorQuantizerEma,
     VqVae, VqVaeConfig, load_checkpoint, save_checkpoint,
@@ -55,7 +55,10 @@ fn wrong_shapes_and_kinds_are_errors() {
             .forward_t(&Tensor::zeros([0, 4], float), true)
             .unwrap_err();
         assert!(
-            matches!(empty, Error::Core(lattice_core::Error::EmptyInput { .. })),
+            matches!(
+                empty,
+                Error::Core(lattice_vq_core::Error::EmptyInput { .. })
+            ),
             "{empty}"
         );
     }
@@ -73,7 +76,7 @@ fn non_finite_latents_are_named_by_row_and_column() {
             assert!(
                 matches!(
                     err,
-                    Error::Core(lattice_core::Error::NonFiniteLatent { row: 1, col: 2, .. })
+                    Error::Core(lattice_vq_core::Error::NonFiniteLatent { row: 1, col: 2, .. })
                 ),
                 "{q:?} {bad}: {err}"
             );
@@ -93,7 +96,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     assert!(
         matches!(
             err,
-            Error::Core(lattice_core::Error::CodeOverflow { row: 1, col: 0, .. })
+            Error::Core(lattice_vq_core::Error::CodeOverflow { row: 1, col: 0, .. })
         ),
         "{err}"
     );
@@ -104,7 +107,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     assert!(
         matches!(
             err,
-            Error::Core(lattice_core::Error::BasisOutOfRange { index: 0, .. })
+            Error::Core(lattice_vq_core::Error::BasisOutOfRange { index: 0, .. })
         ),
         "{err}"
     );
@@ -115,7 +118,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     assert!(
         matches!(
             err,
-            Error::Core(lattice_core::Error::NonFiniteBasis { index: 1, .. })
+            Error::Core(lattice_vq_core::Error::NonFiniteBasis { index: 1, .. })
         ),
         "{err}"
     );
@@ -124,7 +127,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     assert!(
         matches!(
             err,
-            Error::Core(lattice_core::Error::CodebookTooSmall { .. })
+            Error::Core(lattice_vq_core::Error::CodebookTooSmall { .. })
         ),
         "{err}"
     );
@@ -262,7 +265,7 @@ fn non_finite_codewords_are_errors_naming_the_codeword() {
                 assert!(
                     matches!(
                         err,
-                        Error::Core(lattice_core::Error::NonFiniteCodeword {
+                        Error::Core(lattice_vq_core::Error::NonFiniteCodeword {
                             index: 2,
                             col: 1,
                             ..
@@ -283,7 +286,8 @@ fn large_finite_latents_find_the_codeword_they_equal() {
     let codebook = [0.0f32, 0.0, 1e20, -1e20, -1e20, 1e20, 1.0, 1.0];
     let latents = [1e20f32, -1e20, -1e20, 1e20, 1.0, 1.0, 3e38, 3e38];
     // (3e38, 3e38) is as far from (1, 1) as from the origin, even in f64: a tie, to 0.
-    let expected = lattice_core::vq::nearest_codewords_in_slices(&codebook, &latents, 2).unwrap();
+    let expected =
+        lattice_vq_core::vq::nearest_codewords_in_slices(&codebook, &latents, 2).unwrap();
     assert_eq!(expected, vec![1, 2, 3, 0]);
     let (_vs, quantizers) = vq_pair(Kind::Float, 4, 2, &codebook);
     for q in &quantizers {
@@ -332,10 +336,14 @@ fn near_ties_and_duplicates_far_from_the_origin_follow_the_core() {
     let latents = grid(&small_integers(n * dim, 2, 3), n);
     for kind in [Kind::Float, Kind::Double] {
         let expected = if kind == Kind::Float {
-            lattice_core::vq::nearest_codewords_in_slices(&codebook, &latents, dim)
+            lattice_vq_core::vq::nearest_codewords_in_slices(&codebook, &latents, dim)
         } else {
             let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
-            lattice_core::vq::nearest_codewords_in_slices(&widen(&codebook), &widen(&latents), dim)
+            lattice_vq_core::vq::nearest_codewords_in_slices(
+                &widen(&codebook),
+                &widen(&latents),
+                dim,
+            )
         }
         .unwrap();
         let expected: Vec<i64> = expected.iter().map(|&i| i as i64).collect();

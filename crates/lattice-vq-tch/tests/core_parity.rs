@@ -1,8 +1,8 @@
-//! The tch layer computes lattice-core's numbers: codes, losses, basis gradient, and the
+//! The tch layer computes lattice-vq-core's numbers: codes, losses, basis gradient, and the
 //! straight-through encoder gradient (checked by finite differences).
 
 use crate::support::*;
-use lattice_core::{LatticeQuantizerConfig, loss};
+use lattice_vq_core::{LatticeQuantizerConfig, loss};
 use lattice_vq_tch::{LatticeQuantizer, Quantizer};
 use ndarray::Array2;
 use tch::{Kind, Tensor, nn};

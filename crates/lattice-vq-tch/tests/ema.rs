@@ -1,7 +1,7 @@
 //! VQ-EMA: one update on a hand-worked example, and no update in eval mode.
 
 use crate::support::*;
-use lattice_core::VectorQuantizerEmaConfig;
+use lattice_vq_core::VectorQuantizerEmaConfig;
 use lattice_vq_tch::{Quantizer, VectorQuantizerEma};
 use tch::{Tensor, nn};
 

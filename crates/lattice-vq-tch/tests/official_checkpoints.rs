@@ -29,7 +29,7 @@ use std::path::PathBuf;
 
 use crate::support::boundary::{EXACT_EVERY, LatticeBoundary, VqBoundary};
 use crate::support::*;
-use lattice_core::UniqueCodes;
+use lattice_vq_core::UniqueCodes;
 use lattice_vq_experiments::fashion_mnist::{self, FashionMnist, Split};
 use lattice_vq_tch::{QuantizerConfig, VqVae, VqVaeConfig, load_checkpoint};
 use tch::{Kind, Tensor, nn};

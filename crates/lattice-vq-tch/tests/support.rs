@@ -4,7 +4,7 @@
 #[path = "../../lattice-vq-candle/tests/boundary.rs"]
 pub mod boundary;
 
-use lattice_core::DiagonalLattice;
+use lattice_vq_core::DiagonalLattice;
 use lattice_vq_tch::LatticeQuantizer;
 use ndarray::Array2;
 use tch::{Device, Kind, Tensor};

@@ -4,7 +4,7 @@
 //! they were read from).
 
 use candle_core::{Layout, Result};
-use lattice_core::LatticeFloat;
+use lattice_vq_core::LatticeFloat;
 
 /// A convolution seen from its image side: `batch` images of `height x width x channels`,
 /// read by a `kernel x kernel` window at `stride`, with `padding` zeros around.

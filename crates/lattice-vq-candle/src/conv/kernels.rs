@@ -12,7 +12,7 @@
 //! `(C * K * K) x (N * OH * OW)` window matrix (29 MB for a 3x3 64-channel layer of the
 //! Fashion-MNIST model at batch 64) is never whole in memory.
 
-use lattice_core::LatticeFloat;
+use lattice_vq_core::LatticeFloat;
 use rayon::prelude::*;
 
 use super::geometry::{Geometry, Images, col2im_add};

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::VarMap;
-use lattice_core::{QuantizerConfig, VqVaeConfig};
 use lattice_vq_candle::{VqVae, VqVaeOutput, seeded_var_builder};
+use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 
 use super::adam;
 use super::counting::{CodeKind, CodeRows};

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lattice_core::UniqueCodes;
+use lattice_vq_core::UniqueCodes;
 use serde::{Deserialize, Serialize};
 
 pub use super::loop_state::{EpochTally, LoopState};

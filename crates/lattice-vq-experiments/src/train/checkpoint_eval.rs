@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lattice_core::HyperLogLog;
+use lattice_vq_core::HyperLogLog;
 
 use super::evaluate::{EvalReport, evaluate};
 use super::run::{make_backend, progress_bar};

@@ -1,6 +1,6 @@
 //! Turning a batch's quantizer output into rows for [`UniqueCodes`].
 
-use lattice_core::UniqueCodes;
+use lattice_vq_core::UniqueCodes;
 use ndarray::ArrayView2;
 
 use crate::error::Result;

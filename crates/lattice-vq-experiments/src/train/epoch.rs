@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use lattice_core::UniqueCodes;
+use lattice_vq_core::UniqueCodes;
 
 use super::checkpoint::{self, EpochTally, LoopState};
 use super::datasets::Splits;

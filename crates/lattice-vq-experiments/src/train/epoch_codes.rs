@@ -3,12 +3,12 @@
 //!
 //! Format (little-endian): the 8 bytes `LVQCODE1`, the code width as a `u64` (`u64::MAX`
 //! when nothing was counted yet), the number of distinct codes `n` as a `u64`, then `n`
-//! pairs of a 128-bit `lattice_core::code_key` and its `u64` count, keys strictly
+//! pairs of a 128-bit `lattice_vq_core::code_key` and its `u64` count, keys strictly
 //! increasing. A file of any other length or order is refused.
 
 use std::path::Path;
 
-use lattice_core::UniqueCodes;
+use lattice_vq_core::UniqueCodes;
 
 use crate::error::{Error, Result};
 

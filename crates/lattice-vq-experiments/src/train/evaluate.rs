@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use lattice_core::{HyperLogLog, UniqueCodes};
+use lattice_vq_core::{HyperLogLog, UniqueCodes};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lattice_core::{BasisInit, LatticeQuantizerConfig, QuantizerConfig, VqVaeConfig};
+use lattice_vq_core::{BasisInit, LatticeQuantizerConfig, QuantizerConfig, VqVaeConfig};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, LoopState};
@@ -203,7 +203,7 @@ fn resume(
     out: &std::path::Path,
     epochs: usize,
     backend: &mut dyn Backend,
-) -> Result<(LoopState, Option<lattice_core::UniqueCodes>)> {
+) -> Result<(LoopState, Option<lattice_vq_core::UniqueCodes>)> {
     let candidates = checkpoint::candidates(out)?;
     let mut skipped = Vec::new();
     for files in &candidates {

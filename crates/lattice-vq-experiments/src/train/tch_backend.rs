@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use lattice_core::{QuantizerConfig, VqVaeConfig};
+use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 use lattice_vq_tch::{QuantizerOutput, VqVae};
 use tch::{Device, Kind, Tensor, nn};
 

@@ -1,7 +1,7 @@
 //! The loop's own Adam (it keeps its moments so a resumed run continues with them) against
 //! libtorch's `torch::optim::Adam` on the same model, weights and batch.
 
-use lattice_core::{QuantizerConfig, VqVaeConfig};
+use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 use lattice_vq_experiments::train::tch_backend::TchBackend;
 use lattice_vq_experiments::train::{Backend, CodeKind};
 use lattice_vq_tch::{VqVae, load_checkpoint, save_checkpoint};

@@ -1,6 +1,6 @@
 //! Every kind of bad input returns its own error variant, never a panic or a wrapped value.
 
-use lattice_core::{
+use lattice_vq_core::{
     BasisInit, DiagonalLattice, Error, LatticeQuantizerConfig, VectorQuantizerConfig,
     VectorQuantizerEmaConfig, init_range, loss, sample_basis,
 };
@@ -308,7 +308,7 @@ fn error_messages_are_lowercase_and_name_the_invariant() {
 #[test]
 fn non_finite_codewords_are_errors_naming_the_codeword() {
     // Issue 11 (D7): a NaN codeword was skipped silently (its distances compare false).
-    use lattice_core::vq::{check_codebook, nearest_codewords};
+    use lattice_vq_core::vq::{check_codebook, nearest_codewords};
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let mut codebook = Array2::<f32>::zeros((4, 3));
         codebook[[2, 1]] = bad;

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 /// # Example
 ///
 /// ```
-/// use lattice_core::HyperLogLog;
+/// use lattice_vq_core::HyperLogLog;
 ///
 /// let mut sketch = HyperLogLog::new(14)?;
 /// for i in 0..10_000 {
@@ -59,7 +59,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::{Error, HyperLogLog};
+    /// use lattice_vq_core::{Error, HyperLogLog};
     ///
     /// let sketch = HyperLogLog::new(12)?;
     /// assert_eq!(sketch.registers().len(), 4096);
@@ -85,7 +85,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::HyperLogLog;
+    /// use lattice_vq_core::HyperLogLog;
     ///
     /// assert_eq!(HyperLogLog::new(10)?.precision(), 10);
     /// Ok::<(), Box<dyn std::error::Error>>(())
@@ -100,7 +100,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::HyperLogLog;
+    /// use lattice_vq_core::HyperLogLog;
     ///
     /// let mut sketch = HyperLogLog::new(4)?;
     /// sketch.insert(&[1, 2, 3]);
@@ -119,7 +119,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::{code_key, HyperLogLog};
+    /// use lattice_vq_core::{code_key, HyperLogLog};
     ///
     /// let mut by_key = HyperLogLog::new(8)?;
     /// by_key.insert_key(code_key(&[4, 2]));
@@ -146,7 +146,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::HyperLogLog;
+    /// use lattice_vq_core::HyperLogLog;
     ///
     /// let mut sketch = HyperLogLog::new(12)?;
     /// sketch.insert(&[0, 1]);
@@ -169,7 +169,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::HyperLogLog;
+    /// use lattice_vq_core::HyperLogLog;
     /// use ndarray::array;
     ///
     /// let mut sketch = HyperLogLog::new(12)?;
@@ -191,7 +191,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::HyperLogLog;
+    /// use lattice_vq_core::HyperLogLog;
     ///
     /// let mut sketch = HyperLogLog::new(14)?;
     /// assert_eq!(sketch.estimate(), 0.0);
@@ -223,7 +223,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::HyperLogLog;
+    /// use lattice_vq_core::HyperLogLog;
     ///
     /// assert!((HyperLogLog::new(14)?.relative_standard_error() - 1.04 / 128.0).abs() < 1e-15);
     /// Ok::<(), Box<dyn std::error::Error>>(())
@@ -242,7 +242,7 @@ impl HyperLogLog {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::HyperLogLog;
+    /// use lattice_vq_core::HyperLogLog;
     ///
     /// let mut left = HyperLogLog::new(10)?;
     /// left.insert(&[1]);

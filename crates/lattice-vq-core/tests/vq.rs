@@ -1,6 +1,6 @@
 //! The VQ baseline's nearest-codeword search against a brute-force oracle.
 
-use lattice_core::{Error, vq::nearest_codewords};
+use lattice_vq_core::{Error, vq::nearest_codewords};
 use ndarray::{Array2, array};
 use proptest::prelude::*;
 
@@ -145,7 +145,7 @@ proptest! {
 
 #[test]
 fn slice_forms_agree_with_the_array_forms_and_check_their_shapes() {
-    use lattice_core::vq::{check_codebook_in_slice, nearest_codewords_in_slices};
+    use lattice_vq_core::vq::{check_codebook_in_slice, nearest_codewords_in_slices};
     // The squares of the last latent overflow f64: the rule scales it.
     let codebook = [0.0f64, 0.0, 1.0, 1.0, 1e200, 1e200];
     let latents = [0.9, 0.8, 0.1, 0.0, 1e200, 1e200];

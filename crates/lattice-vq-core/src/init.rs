@@ -19,7 +19,7 @@ use crate::float::LatticeFloat;
 ///
 /// # Example
 /// ```
-/// use lattice_core::init_range;
+/// use lattice_vq_core::init_range;
 ///
 /// let r = init_range(512, 64)?;
 /// assert!((r - 9.7673).abs() < 5e-5); // the paper prints 9.76
@@ -54,7 +54,7 @@ impl BasisInit {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::BasisInit;
+    /// use lattice_vq_core::BasisInit;
     ///
     /// assert!((BasisInit::PaperRange.half_width(512, 64)? - 9.7673).abs() < 5e-5);
     /// assert_eq!(BasisInit::Symmetric(1.0).half_width(512, 64)?, 1.0);
@@ -100,7 +100,7 @@ impl BasisInit {
 ///
 /// # Example
 /// ```
-/// use lattice_core::{init_range, sample_basis};
+/// use lattice_vq_core::{init_range, sample_basis};
 /// use rand::SeedableRng;
 ///
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(2);

@@ -23,7 +23,7 @@ use crate::float::LatticeFloat;
 ///
 /// # Example
 /// ```
-/// use lattice_core::DiagonalLattice;
+/// use lattice_vq_core::DiagonalLattice;
 ///
 /// let lattice = DiagonalLattice::<f32>::from_slice(&[0.5, -2.0])?;
 /// assert_eq!(lattice.dim(), 2);
@@ -51,7 +51,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::{DiagonalLattice, Error};
+    /// use lattice_vq_core::{DiagonalLattice, Error};
     /// use ndarray::array;
     ///
     /// let lattice = DiagonalLattice::new(array![1.0f64, 0.25])?;
@@ -74,7 +74,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::DiagonalLattice;
+    /// use lattice_vq_core::DiagonalLattice;
     ///
     /// let lattice = DiagonalLattice::<f32>::from_slice(&[9.77; 64])?;
     /// assert_eq!(lattice.dim(), 64);
@@ -92,7 +92,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::DiagonalLattice;
+    /// use lattice_vq_core::DiagonalLattice;
     /// use ndarray::array;
     ///
     /// let mut lattice = DiagonalLattice::new(array![1.0f32, 1.0])?;
@@ -155,7 +155,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::DiagonalLattice;
+    /// use lattice_vq_core::DiagonalLattice;
     ///
     /// let lattice = DiagonalLattice::<f64>::from_slice(&[2.0, -4.0])?;
     /// assert!((lattice.log_abs_determinant() - 8f64.ln()).abs() < 1e-12);

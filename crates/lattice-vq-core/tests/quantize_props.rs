@@ -1,7 +1,7 @@
 //! Properties of Babai rounding on a diagonal lattice, against slow, obviously right oracles.
 
 use crate::support::{distance_to_half_point, lattice, lattice_and_latents, squared_distance};
-use lattice_core::{DiagonalLattice, Lattice};
+use lattice_vq_core::{DiagonalLattice, Lattice};
 use ndarray::{Array2, ShapeBuilder};
 use proptest::prelude::*;
 
@@ -171,7 +171,7 @@ fn large_contiguous_batches_report_the_first_bad_row_and_column() {
     assert!(
         matches!(
             err,
-            lattice_core::Error::NonFiniteLatent {
+            lattice_vq_core::Error::NonFiniteLatent {
                 row: 31_234,
                 col: 5,
                 ..
@@ -215,7 +215,7 @@ proptest! {
                     prop_assert_eq!(q.points[[0, j]], scale * v);
                 }
             }
-            (Err(lattice_core::Error::CodeOverflow { row: 0, col, .. }), Some(first)) => {
+            (Err(lattice_vq_core::Error::CodeOverflow { row: 0, col, .. }), Some(first)) => {
                 prop_assert_eq!(col, first);
             }
             (other, first) => prop_assert!(false, "{other:?} with first overflow {first:?}"),
@@ -236,7 +236,7 @@ fn near_zero_or_any(scale: f64) -> impl Strategy<Value = f64> {
 }
 
 /// `decode(quantize(z).codes)` and `quantize(z).points`, bit for bit (issue 11, D14).
-fn assert_decode_is_bit_identical<F: lattice_core::LatticeFloat>(
+fn assert_decode_is_bit_identical<F: lattice_vq_core::LatticeFloat>(
     lattice: &DiagonalLattice<F>,
     latents: &Array2<F>,
     to_bits: fn(F) -> u64,

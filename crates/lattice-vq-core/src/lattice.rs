@@ -17,10 +17,10 @@ use crate::quantize::Quantized;
 ///
 /// # Example
 /// ```
-/// use lattice_core::{DiagonalLattice, Lattice};
+/// use lattice_vq_core::{DiagonalLattice, Lattice};
 /// use ndarray::array;
 ///
-/// fn usage<L: Lattice<f32>>(lattice: &L) -> lattice_core::Result<usize> {
+/// fn usage<L: Lattice<f32>>(lattice: &L) -> lattice_vq_core::Result<usize> {
 ///     let q = lattice.quantize(array![[0.4f32, 2.6], [0.1, 2.4]].view())?;
 ///     assert_eq!(lattice.decode(q.codes.view())?, q.points);
 ///     Ok(q.codes.rows().into_iter().filter(|row| row[1] == 3).count())

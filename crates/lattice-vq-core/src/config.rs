@@ -15,7 +15,7 @@ use crate::init::{BasisInit, sample_basis};
 ///
 /// # Example
 /// ```
-/// use lattice_core::{BasisInit, LatticeQuantizerConfig};
+/// use lattice_vq_core::{BasisInit, LatticeQuantizerConfig};
 /// use rand::SeedableRng;
 ///
 /// let config = LatticeQuantizerConfig::new(512, 64).with_commitment_cost(0.5);
@@ -151,7 +151,7 @@ impl LatticeQuantizerConfig {
 ///
 /// # Example
 /// ```
-/// use lattice_core::VectorQuantizerConfig;
+/// use lattice_vq_core::VectorQuantizerConfig;
 ///
 /// let config = VectorQuantizerConfig::new(512, 64);
 /// config.validate()?;
@@ -207,7 +207,7 @@ impl VectorQuantizerConfig {
 ///
 /// # Example
 /// ```
-/// use lattice_core::VectorQuantizerEmaConfig;
+/// use lattice_vq_core::VectorQuantizerEmaConfig;
 ///
 /// let config = VectorQuantizerEmaConfig::new(512, 64).with_decay(0.95);
 /// config.validate()?;

@@ -65,7 +65,7 @@ pub struct QuantizerGradients<F> {
 ///
 /// # Example
 /// ```
-/// use lattice_core::loss::embedding_loss;
+/// use lattice_vq_core::loss::embedding_loss;
 /// use ndarray::array;
 ///
 /// let loss = embedding_loss(array![[0.4f32, 1.0]].view(), array![[0.0, 2.0]].view())?;
@@ -88,7 +88,7 @@ pub fn embedding_loss<F: LatticeFloat>(latents: ArrayView2<F>, points: ArrayView
 ///
 /// # Example
 /// ```
-/// use lattice_core::loss::commitment_loss;
+/// use lattice_vq_core::loss::commitment_loss;
 /// use ndarray::array;
 ///
 /// let loss = commitment_loss(array![[3.0f64]].view(), array![[1.0]].view())?;
@@ -106,7 +106,7 @@ pub fn commitment_loss<F: LatticeFloat>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::{loss::size_loss, DiagonalLattice};
+/// use lattice_vq_core::{loss::size_loss, DiagonalLattice};
 ///
 /// let lattice = DiagonalLattice::<f32>::from_slice(&[2.0, -0.5])?;
 /// assert_eq!(size_loss(&lattice), -2.5);
@@ -127,7 +127,7 @@ pub fn size_loss<F: LatticeFloat>(lattice: &DiagonalLattice<F>) -> F {
 ///
 /// # Example
 /// ```
-/// use lattice_core::{loss::embedding_loss_basis_grad, DiagonalLattice};
+/// use lattice_vq_core::{loss::embedding_loss_basis_grad, DiagonalLattice};
 /// use ndarray::array;
 ///
 /// let lattice = DiagonalLattice::<f64>::from_slice(&[1.0])?;
@@ -170,7 +170,7 @@ pub fn embedding_loss_basis_grad<F: LatticeFloat>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::loss::commitment_loss_latent_grad;
+/// use lattice_vq_core::loss::commitment_loss_latent_grad;
 /// use ndarray::array;
 ///
 /// let grad = commitment_loss_latent_grad(array![[3.0f64, 0.0]].view(), array![[1.0, 0.0]].view())?;
@@ -192,7 +192,7 @@ pub fn commitment_loss_latent_grad<F: LatticeFloat>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::{loss::size_loss_basis_grad, DiagonalLattice};
+/// use lattice_vq_core::{loss::size_loss_basis_grad, DiagonalLattice};
 ///
 /// let lattice = DiagonalLattice::<f32>::from_slice(&[2.0, -0.5])?;
 /// assert_eq!(size_loss_basis_grad(&lattice).to_vec(), vec![-1.0, 1.0]);
@@ -213,7 +213,7 @@ pub fn size_loss_basis_grad<F: LatticeFloat>(lattice: &DiagonalLattice<F>) -> Ar
 ///
 /// # Example
 /// ```
-/// use lattice_core::{loss::quantizer_loss, DiagonalLattice, LatticeQuantizerConfig};
+/// use lattice_vq_core::{loss::quantizer_loss, DiagonalLattice, LatticeQuantizerConfig};
 /// use ndarray::array;
 ///
 /// let config = LatticeQuantizerConfig::new(512, 2);
@@ -259,7 +259,7 @@ pub fn quantizer_loss<F: LatticeFloat>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::{loss::quantizer_gradients, DiagonalLattice, LatticeQuantizerConfig};
+/// use lattice_vq_core::{loss::quantizer_gradients, DiagonalLattice, LatticeQuantizerConfig};
 /// use ndarray::array;
 ///
 /// let config = LatticeQuantizerConfig::new(512, 1);
@@ -304,7 +304,7 @@ pub fn quantizer_gradients<F: LatticeFloat>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::loss::straight_through;
+/// use lattice_vq_core::loss::straight_through;
 /// use ndarray::array;
 ///
 /// let out = straight_through(array![[0.3f32]].view(), array![[1.0]].view())?;
@@ -333,7 +333,7 @@ pub fn straight_through<F: LatticeFloat>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::{loss::encoder_gradient, LatticeQuantizerConfig};
+/// use lattice_vq_core::{loss::encoder_gradient, LatticeQuantizerConfig};
 /// use ndarray::array;
 ///
 /// let config = LatticeQuantizerConfig::new(512, 1);

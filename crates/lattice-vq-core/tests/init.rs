@@ -1,6 +1,6 @@
 //! Initialisation (Eq. 6, Appendix A.1).
 
-use lattice_core::{BasisInit, Error, LatticeQuantizerConfig, init_range, sample_basis};
+use lattice_vq_core::{BasisInit, Error, LatticeQuantizerConfig, init_range, sample_basis};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

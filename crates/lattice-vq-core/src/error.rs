@@ -1,8 +1,8 @@
-//! The one error type of `lattice-core`.
+//! The one error type of `lattice-vq-core`.
 
 use thiserror::Error;
 
-/// Everything that can go wrong in `lattice-core`.
+/// Everything that can go wrong in `lattice-vq-core`.
 ///
 /// Messages are lowercase and name the invariant that was broken, so that a user reading a
 /// training log knows what to fix. Values are reported as `f64` whatever the float type.

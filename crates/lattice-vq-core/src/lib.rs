@@ -25,7 +25,7 @@
 //!
 //! # Example
 //! ```
-//! use lattice_core::{loss, LatticeQuantizerConfig, UniqueCodes};
+//! use lattice_vq_core::{loss, LatticeQuantizerConfig, UniqueCodes};
 //! use ndarray::Array2;
 //! use rand::{Rng, SeedableRng};
 //!

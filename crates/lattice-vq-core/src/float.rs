@@ -10,7 +10,7 @@ mod sealed {
     impl Sealed for f64 {}
 }
 
-/// A float type lattice-core computes in: implemented for `f32` and `f64` only (sealed).
+/// A float type lattice-vq-core computes in: implemented for `f32` and `f64` only (sealed).
 pub trait LatticeFloat:
     Float
     + FromPrimitive

@@ -8,7 +8,7 @@ use crate::config::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantiz
 ///
 /// # Example
 /// ```
-/// use lattice_core::VqVaeConfig;
+/// use lattice_vq_core::VqVaeConfig;
 ///
 /// let config = VqVaeConfig::for_dataset("ffhq1024").unwrap();
 /// assert_eq!(config.hidden_dims, vec![16, 32]); // 1024x1024 images, 256x256 latents
@@ -67,7 +67,7 @@ impl VqVaeConfig {
 ///
 /// # Example
 /// ```
-/// use lattice_core::QuantizerConfig;
+/// use lattice_vq_core::QuantizerConfig;
 ///
 /// let dense = QuantizerConfig::by_name("dense_lattice", 64).unwrap();
 /// assert_eq!(dense.dim(), 64);

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// # Example
 ///
 /// ```
-/// use lattice_core::perplexity;
+/// use lattice_vq_core::perplexity;
 ///
 /// assert!((perplexity([5, 5, 5, 5]) - 4.0).abs() < 1e-12);
 /// assert_eq!(perplexity([7, 0, 0]), 1.0);
@@ -55,7 +55,7 @@ pub fn perplexity<I: IntoIterator<Item = u64>>(counts: I) -> f64 {
 /// # Example
 ///
 /// ```
-/// use lattice_core::DimensionHistograms;
+/// use lattice_vq_core::DimensionHistograms;
 /// use ndarray::array;
 ///
 /// let mut histograms = DimensionHistograms::new(2);
@@ -77,7 +77,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     ///
     /// let histograms = DimensionHistograms::new(64);
     /// assert_eq!(histograms.dim(), 64);
@@ -95,7 +95,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     ///
     /// assert_eq!(DimensionHistograms::new(3).dim(), 3);
     /// ```
@@ -112,7 +112,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     ///
     /// let mut histograms = DimensionHistograms::new(2);
     /// histograms.insert(&[4, -1])?;
@@ -145,7 +145,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     /// use ndarray::array;
     ///
     /// let mut histograms = DimensionHistograms::new(2);
@@ -178,7 +178,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     ///
     /// let mut histograms = DimensionHistograms::new(1);
     /// histograms.insert(&[2])?;
@@ -198,7 +198,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     /// use ndarray::array;
     ///
     /// let mut histograms = DimensionHistograms::new(2);
@@ -217,7 +217,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     /// use ndarray::array;
     ///
     /// let mut histograms = DimensionHistograms::new(2);
@@ -237,7 +237,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     /// use ndarray::Array2;
     ///
     /// let mut histograms = DimensionHistograms::new(4);
@@ -259,7 +259,7 @@ impl DimensionHistograms {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::DimensionHistograms;
+    /// use lattice_vq_core::DimensionHistograms;
     ///
     /// let mut left = DimensionHistograms::new(1);
     /// left.insert(&[3])?;

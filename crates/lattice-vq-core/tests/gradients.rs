@@ -1,7 +1,7 @@
 //! Every hand-written gradient agrees with central finite differences, codes held fixed.
 
 use crate::support::{lattice, lattice_and_latents};
-use lattice_core::{DiagonalLattice, LatticeQuantizerConfig, Quantized, loss};
+use lattice_vq_core::{DiagonalLattice, LatticeQuantizerConfig, Quantized, loss};
 use ndarray::{Array1, Array2, Zip};
 use proptest::prelude::*;
 

@@ -1,4 +1,4 @@
-//! Integration tests of lattice-core, built as one binary.
+//! Integration tests of lattice-vq-core, built as one binary.
 
 mod bad_input;
 mod counting;

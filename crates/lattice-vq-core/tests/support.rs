@@ -1,6 +1,6 @@
 //! Strategies and helpers shared by the test modules.
 
-use lattice_core::DiagonalLattice;
+use lattice_vq_core::DiagonalLattice;
 use ndarray::Array2;
 use proptest::prelude::*;
 

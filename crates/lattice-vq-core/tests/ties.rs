@@ -1,6 +1,6 @@
 //! Half-integer inputs round half to even, like `torch.round`: exact expected outputs.
 
-use lattice_core::DiagonalLattice;
+use lattice_vq_core::DiagonalLattice;
 use ndarray::{Array2, array};
 
 #[test]

@@ -45,7 +45,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::DiagonalLattice;
+    /// use lattice_vq_core::DiagonalLattice;
     /// use ndarray::array;
     ///
     /// let lattice = DiagonalLattice::<f32>::from_slice(&[1.0, 0.5])?;
@@ -79,7 +79,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::DiagonalLattice;
+    /// use lattice_vq_core::DiagonalLattice;
     /// use ndarray::{array, Array2};
     ///
     /// let lattice = DiagonalLattice::<f64>::from_slice(&[2.0])?;
@@ -131,7 +131,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::DiagonalLattice;
+    /// use lattice_vq_core::DiagonalLattice;
     /// use ndarray::array;
     ///
     /// let lattice = DiagonalLattice::<f32>::from_slice(&[0.5, -3.0])?;
@@ -157,7 +157,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::DiagonalLattice;
+    /// use lattice_vq_core::DiagonalLattice;
     /// use ndarray::{array, Array2};
     ///
     /// let lattice = DiagonalLattice::<f64>::from_slice(&[0.25])?;
@@ -188,7 +188,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::{DiagonalLattice, Error};
+    /// use lattice_vq_core::{DiagonalLattice, Error};
     ///
     /// let lattice = DiagonalLattice::<f32>::from_slice(&[1.0, 1e-3])?;
     /// assert!(lattice.validate_latents(&[0.5, 2.0, 1.0, 1.0]).is_ok());

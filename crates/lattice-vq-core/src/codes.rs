@@ -37,7 +37,7 @@ const CODE_BYTES: usize = std::mem::size_of::<i32>();
 /// # Example
 ///
 /// ```
-/// use lattice_core::code_key;
+/// use lattice_vq_core::code_key;
 ///
 /// assert_eq!(code_key(&[1, -2, 3]), code_key(&[1, -2, 3]));
 /// assert_ne!(code_key(&[1, -2, 3]), code_key(&[1, -2, 4]));
@@ -89,7 +89,7 @@ fn key_from_codes(len: usize, codes: impl Iterator<Item = i32>) -> u128 {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use lattice_core::{code_key, CodeVector};
+/// use lattice_vq_core::{code_key, CodeVector};
 ///
 /// let mut seen: HashMap<CodeVector, u32> = HashMap::new();
 /// *seen.entry(CodeVector::from(vec![1, 0, -1])).or_default() += 1;
@@ -109,7 +109,7 @@ impl CodeVector {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::CodeVector;
+    /// use lattice_vq_core::CodeVector;
     ///
     /// assert_eq!(CodeVector::from(vec![3, -1]).as_slice(), &[3, -1]);
     /// ```
@@ -122,7 +122,7 @@ impl CodeVector {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::{code_key, CodeVector};
+    /// use lattice_vq_core::{code_key, CodeVector};
     ///
     /// assert_eq!(CodeVector::from(vec![3, -1]).key(), code_key(&[3, -1]));
     /// ```
@@ -191,7 +191,7 @@ impl Hasher for KeyHasher {
 /// # Example
 ///
 /// ```
-/// use lattice_core::UniqueCodes;
+/// use lattice_vq_core::UniqueCodes;
 /// use ndarray::array;
 ///
 /// let mut unique = UniqueCodes::new(2);
@@ -217,7 +217,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// let unique = UniqueCodes::new(64);
     /// assert_eq!(unique.dim(), 64);
@@ -236,7 +236,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// assert_eq!(UniqueCodes::new(8).dim(), 8);
     /// ```
@@ -254,7 +254,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::{Error, UniqueCodes};
+    /// use lattice_vq_core::{Error, UniqueCodes};
     ///
     /// let mut unique = UniqueCodes::new(3);
     /// unique.insert(&[1, 2, 3])?;
@@ -286,7 +286,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     /// use ndarray::array;
     ///
     /// let codes = array![[0, 1, 0], [1, 1, 0], [0, 1, 0]];
@@ -338,7 +338,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// let mut unique = UniqueCodes::new(1);
     /// for code in [[5], [6], [5]] {
@@ -356,7 +356,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// let mut unique = UniqueCodes::new(1);
     /// assert!(unique.is_empty());
@@ -373,7 +373,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// let mut unique = UniqueCodes::new(1);
     /// for code in [[5], [6], [5]] {
@@ -391,7 +391,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// let mut unique = UniqueCodes::new(2);
     /// unique.insert(&[1, 2])?;
@@ -412,7 +412,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// let mut unique = UniqueCodes::new(1);
     /// for code in [[5], [6], [5]] {
@@ -434,7 +434,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::{UniqueCodes, code_key};
+    /// use lattice_vq_core::{UniqueCodes, code_key};
     ///
     /// let mut unique = UniqueCodes::new(1);
     /// for code in [[5], [6], [5]] {
@@ -486,7 +486,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// let mut left = UniqueCodes::new(1);
     /// left.insert(&[1])?;
@@ -521,7 +521,7 @@ impl UniqueCodes {
     /// # Example
     ///
     /// ```
-    /// use lattice_core::UniqueCodes;
+    /// use lattice_vq_core::UniqueCodes;
     ///
     /// let mut unique = UniqueCodes::new(1);
     /// for code in [[0], [1], [2], [3]] {

@@ -97,7 +97,7 @@ impl<F: LatticeFloat> FastSearchBound<F> {
     ///
     /// # Example
     /// ```
-    /// use lattice_core::vq::FastSearchBound;
+    /// use lattice_vq_core::vq::FastSearchBound;
     ///
     /// let bound = FastSearchBound::<f32>::new(64).unwrap();
     /// assert_eq!(bound.norm_factor, 192.0 * f32::EPSILON / 2.0);
@@ -151,7 +151,7 @@ impl<F: LatticeFloat> FastSearchBound<F> {
 ///
 /// # Example
 /// ```
-/// use lattice_core::vq::squared_distance;
+/// use lattice_vq_core::vq::squared_distance;
 ///
 /// assert_eq!(squared_distance(&[1e200, 0.0], &[-1e200, 0.0], 1.0), f64::INFINITY);
 /// let scale = 2f64.powi(-600);
@@ -182,7 +182,7 @@ pub fn squared_distance(z: &[f64], e: &[f64], scale: f64) -> f64 {
 ///
 /// # Example
 /// ```
-/// use lattice_core::vq::distance_scale;
+/// use lattice_vq_core::vq::distance_scale;
 ///
 /// assert_eq!(distance_scale(3.0e38), 1.0); // any f32 value
 /// assert!(distance_scale(1e300) * 1e300 < 2f64.powi(480));
@@ -205,7 +205,7 @@ pub fn distance_scale(largest: f64) -> f64 {
 ///
 /// # Example
 /// ```
-/// use lattice_core::{vq::check_codebook, Error};
+/// use lattice_vq_core::{vq::check_codebook, Error};
 /// use ndarray::array;
 ///
 /// let err = check_codebook(array![[0.0f32, 1.0], [f32::NAN, 0.0]].view()).unwrap_err();
@@ -241,7 +241,7 @@ pub fn check_codebook<F: LatticeFloat>(codebook: ArrayView2<F>) -> Result<()> {
 ///
 /// # Example
 /// ```
-/// use lattice_core::vq::nearest_codewords;
+/// use lattice_vq_core::vq::nearest_codewords;
 /// use ndarray::array;
 ///
 /// let codebook = array![[0.0f32, 0.0], [1.0, 1.0], [1.0, 1.0]];
@@ -271,7 +271,7 @@ pub fn nearest_codewords<F: LatticeFloat + ndarray::LinalgScalar>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::vq::nearest_codewords_into;
+/// use lattice_vq_core::vq::nearest_codewords_into;
 /// use ndarray::{array, Array1};
 ///
 /// let mut indices = Array1::zeros(1);
@@ -358,7 +358,7 @@ pub fn nearest_codewords_into<F: LatticeFloat + ndarray::LinalgScalar>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::vq::nearest_codewords_in_slices;
+/// use lattice_vq_core::vq::nearest_codewords_in_slices;
 ///
 /// let indices = nearest_codewords_in_slices(&[0.0f32, 0.0, 1.0, 1.0], &[0.9, 0.8], 2)?;
 /// assert_eq!(indices, vec![1]);
@@ -382,7 +382,7 @@ pub fn nearest_codewords_in_slices<F: LatticeFloat + ndarray::LinalgScalar>(
 ///
 /// # Example
 /// ```
-/// use lattice_core::{vq::check_codebook_in_slice, Error};
+/// use lattice_vq_core::{vq::check_codebook_in_slice, Error};
 ///
 /// let err = check_codebook_in_slice(&[0.0f64, 1.0, 2.0, f64::INFINITY], 2).unwrap_err();
 /// assert!(matches!(err, Error::NonFiniteCodeword { index: 1, col: 1, .. }));

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use lattice_core::{
+use lattice_vq_core::{
     CodeVector, DimensionHistograms, Error, HyperLogLog, UniqueCodes, code_key, perplexity,
 };
 use ndarray::{Array2, Axis, ShapeBuilder};
