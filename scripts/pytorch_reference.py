@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The paper's VQ-VAE in plain PyTorch, written from paper-notes.md: the baseline that the
+"""The paper's VQ-VAE in plain PyTorch, written from docs/official-code.md: the baseline that the
 tch (and candle) training-step benchmarks are measured against.
 
 It runs as a server so that a benchmark can interleave its own timed runs with ours: each
