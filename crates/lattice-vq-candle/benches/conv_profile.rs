@@ -1,6 +1,6 @@
 //! Where a candle training step of the paper's model spends its time: each convolution shape
 //! of the Fashion-MNIST model, forward and backward, with candle's own kernels and with this
-//! crate's matrix-product formulation (`lattice_vq_candle::conv`, which the model uses), then
+//! crate's matrix-product formulation (`lattice_vq_candle::kernels`, which the model uses), then
 //! the whole model. Figures are in docs/benchmarks.md.
 //!
 //! `RAYON_NUM_THREADS=2 cargo bench -p lattice-vq-candle --bench conv_profile`
@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use lattice_vq_candle::conv::{conv_transpose2d, conv2d};
+use lattice_vq_candle::kernels::{conv_transpose2d, conv2d};
 use lattice_vq_candle::{QuantizerConfig, VqVae, VqVaeConfig};
 
 fn median_ms<T>(f: impl Fn() -> Result<T>) -> Result<(T, f64)> {

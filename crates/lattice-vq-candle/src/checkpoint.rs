@@ -11,11 +11,13 @@ use crate::error::{Error, Result};
 /// Load every variable of `varmap` from a safetensors file, strictly: every variable must be
 /// present with exactly its shape, and the file may hold no other tensors (unlike
 /// `VarMap::load`, which ignores extra tensors). Values are converted to each variable's
-/// dtype and device. Nothing is changed unless the whole file matches.
+/// dtype and device. Nothing is changed unless the whole file matches. A `VarMap` with no
+/// variables reads the file too, and reports every tensor in it as unexpected.
 ///
 /// # Errors
-/// [`Error::Candle`] for an unreadable, truncated or corrupt file; [`Error::MissingTensor`],
-/// [`Error::TensorShape`] or [`Error::UnexpectedTensors`] for a file of another model.
+/// [`Error::Io`] for a missing or unreadable file, [`Error::Checkpoint`] for a truncated or
+/// corrupt one (both naming the path); [`Error::MissingTensor`], [`Error::TensorShape`] or
+/// [`Error::UnexpectedTensors`] for a file of another model.
 ///
 /// # Example
 /// ```no_run
@@ -34,16 +36,20 @@ pub fn load_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let display = path.display().to_string();
     let variables = varmap.data().lock().map_err(|_| poisoned())?;
-    let Some(device) = variables.values().next().map(|v| v.device().clone()) else {
-        return Ok(());
-    };
+    let device = variables
+        .values()
+        .next()
+        .map_or(candle_core::Device::Cpu, |v| v.device().clone());
     let mut stored = candle_core::safetensors::load(path, &device).map_err(|e| match e {
-        // candle's I/O error does not say which file: ours does.
+        // candle's errors do not say which file: ours do.
         candle_core::Error::Io(source) => Error::Io {
             path: display.clone(),
             source,
         },
-        other => Error::Candle(other),
+        other => Error::Checkpoint {
+            path: display.clone(),
+            message: other.to_string(),
+        },
     })?;
     let mut updates = Vec::with_capacity(variables.len());
     for (name, variable) in variables.iter().collect::<BTreeMap<_, _>>() {
@@ -104,7 +110,7 @@ pub fn save_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
 /// temporary file that `candle_core::safetensors::save` would give it.
 ///
 /// # Errors
-/// [`Error::Candle`] if the tensors cannot be serialized; [`Error::Io`] naming `path` if
+/// [`Error::Checkpoint`] if the tensors cannot be serialized; [`Error::Io`] naming `path` if
 /// writing or renaming fails (a full disk, say); the temporary file is removed then and
 /// `path` is left as it was.
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: impl AsRef<Path>) -> Result<()> {
@@ -113,8 +119,10 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: impl AsRef<Path>) -
         path: path.display().to_string(),
         source,
     };
-    let bytes = safetensors::serialize(tensors, None)
-        .map_err(|e| Error::Candle(candle_core::Error::Msg(format!("safetensors: {e}"))))?;
+    let bytes = safetensors::serialize(tensors, None).map_err(|e| Error::Checkpoint {
+        path: path.display().to_string(),
+        message: format!("cannot serialize the tensors: {e}"),
+    })?;
     let name = path
         .file_name()
         .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
@@ -133,7 +141,5 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: impl AsRef<Path>) -
 }
 
 fn poisoned() -> Error {
-    Error::Candle(candle_core::Error::Msg(
-        "var map lock poisoned by a panic".into(),
-    ))
+    Error::Poisoned
 }

@@ -5,8 +5,8 @@ use thiserror::Error;
 /// Everything that can go wrong in the candle layers and model.
 ///
 /// Math invariants (basis bounds, NaN latents, code overflow, configs) are lattice-vq-core's
-/// errors, wrapped unchanged; candle failures are wrapped as [`Error::Candle`]. The variants
-/// mirror `lattice_vq_tch::Error`.
+/// errors, wrapped unchanged; candle failures are wrapped as [`Error::Candle`], the only
+/// variant whose message starts `candle: `. The variants mirror `lattice_vq_tch::Error`.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -25,6 +25,25 @@ pub enum Error {
         found: Vec<usize>,
         /// What the shape must satisfy.
         requirement: String,
+    },
+    /// A float input of another dtype than the layer's variables.
+    #[error("{what}: dtype {found:?} does not match the layer's {expected:?}")]
+    DtypeMismatch {
+        /// Which input.
+        what: &'static str,
+        /// Its dtype.
+        found: candle_core::DType,
+        /// The layer's dtype.
+        expected: candle_core::DType,
+    },
+    /// A checkpoint file is not safetensors (truncated, corrupt, another format), or its
+    /// tensors could not be serialized.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: String,
+        /// What the safetensors reader or writer said.
+        message: String,
     },
     /// A checkpoint lacks a tensor the model needs.
     #[error("checkpoint {path} has no tensor {name}: every model tensor must be present")]
@@ -57,6 +76,9 @@ pub enum Error {
         /// The extra tensors' names, comma-separated.
         names: String,
     },
+    /// A `VarMap`'s lock was poisoned by a panic in another thread.
+    #[error("var map lock poisoned by a panic")]
+    Poisoned,
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -69,3 +91,14 @@ pub enum Error {
 
 /// `Result` with this crate's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Our error as candle's, for candle's `Module` and `ModuleT`: a wrapped candle error as it
+/// was, ours wrapped with its message.
+impl From<Error> for candle_core::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Candle(inner) => inner,
+            other => candle_core::Error::wrap(other),
+        }
+    }
+}

@@ -1,19 +1,20 @@
 //! The LL-VQ layer: a learnable diagonal lattice basis from a `VarBuilder`.
 
-use candle_core::{DType, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 use lattice_vq_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
+use ndarray::ArrayView2;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lattice_ops::{self, LatticeOp};
-use crate::output::{LossParts, QuantizerOutput, to_rows};
+use crate::output::{Codes, LossParts, QuantizerOutput, code_rows, to_rows};
 use crate::quantizer::Quantizer;
 
 /// Learnable lattice vector quantizer (paper Section 3; semantics of the official code), the
 /// candle twin of `lattice_vq_tch::LatticeQuantizer`.
 ///
 /// The basis diagonal `b` is the variable `embedding.weight` of shape `(1, D)` (the official
-/// checkpoints' name and shape). `forward_t` follows lattice-vq-core's straight-through
+/// checkpoints' name and shape). `quantize` follows lattice-vq-core's straight-through
 /// contract: `v = round(z * (1 / b))` with ties to even, `e = b * v`, output `z + sg(e - z)`,
 /// means over all `N*D` elements, size as a sum. On the CPU the core itself quantizes (and
 /// checks its rules) and the output and losses are one fused op each (`lattice_ops`); on
@@ -32,8 +33,9 @@ use crate::quantizer::Quantizer;
 /// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
 /// let quantizer = lattice_quantizer(&LatticeQuantizerConfig::new(512, 64), vb)?;
 /// let latents = Tensor::randn(0f32, 3.0, (8, 64, 14, 14), &Device::Cpu)?;
-/// let out = quantizer.forward_t(&latents, true)?;
-/// assert_eq!(out.codes.dims(), &[8, 14, 14, 64]);
+/// let out = quantizer.quantize(&latents, true)?;
+/// assert_eq!(out.codes.lattice().unwrap().dims(), &[8, 14, 14, 64]);
+/// assert_eq!(out.points.dims(), &[8, 64, 14, 14]);
 /// let grads = out.loss.backward()?;
 /// assert!(grads.get(quantizer.variable()).is_some());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -206,7 +208,7 @@ impl Quantizer for LatticeQuantizer {
         self.config.dim
     }
 
-    fn forward_t(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
+    fn quantize(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
         let path = if latents.device().is_cpu() {
             Path::CpuOps
         } else {
@@ -214,9 +216,18 @@ impl Quantizer for LatticeQuantizer {
         };
         self.forward_on(latents, path)
     }
+
+    fn decode(&self, codes: &Codes) -> Result<Tensor> {
+        let path = if self.weight.device().is_cpu() {
+            Path::CpuOps
+        } else {
+            Path::TensorOps
+        };
+        self.decode_on(codes, path)
+    }
 }
 
-/// How [`LatticeQuantizer::forward_t`] computes: this crate's CPU ops (`lattice_ops`), or
+/// How [`Quantizer::quantize`] computes: this crate's CPU ops (`lattice_ops`), or
 /// candle tensor ops (every device; the tests' second opinion on the CPU).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
@@ -227,10 +238,11 @@ enum Path {
 impl LatticeQuantizer {
     fn forward_on(&self, latents: &Tensor, path: Path) -> Result<QuantizerOutput> {
         let dim = self.dim();
-        let (rows, layout) = to_rows(latents, dim)?;
-        let (quantized, v, embedding, commitment) = match path {
+        let (rows, layout) = to_rows(latents, dim, self.weight.dtype())?;
+        let (quantized, points, v, embedding, commitment) = match path {
             Path::CpuOps => {
-                let v = match rows.apply_op2_no_bwd(&self.weight, &lattice_ops::Codes) {
+                let op = lattice_ops::Quantize::default();
+                let v = match rows.apply_op2_no_bwd(&self.weight, &op) {
                     Ok(v) => v,
                     Err(error) => {
                         // The core refused: name the basis entry or latent it refused.
@@ -242,6 +254,7 @@ impl LatticeQuantizer {
                 let apply = |op| lattice_ops::apply(&rows, &self.weight, &v, op);
                 (
                     apply(LatticeOp::StraightThrough)?,
+                    op.points(rows.shape())?,
                     v.clone(),
                     apply(LatticeOp::Embedding)?,
                     apply(LatticeOp::Commitment)?,
@@ -256,6 +269,7 @@ impl LatticeQuantizer {
                 let straight_through = (&rows + (&points - &rows)?.detach())?;
                 (
                     straight_through,
+                    points.detach(),
                     v.to_dtype(DType::I32)?,
                     embedding,
                     commitment,
@@ -267,7 +281,8 @@ impl LatticeQuantizer {
             + size.affine(self.config.sparsity_cost, 0.0)?)?;
         Ok(QuantizerOutput {
             quantized: layout.restore(&quantized, dim)?,
-            codes: layout.codes(&v)?,
+            points: layout.restore(&points, dim)?,
+            codes: Codes::Lattice(layout.codes(&v)?),
             loss,
             parts: LossParts {
                 embedding,
@@ -278,12 +293,50 @@ impl LatticeQuantizer {
     }
 }
 
-/// `Module` view of the layer: the straight-through quantized latents only (eval semantics).
+impl LatticeQuantizer {
+    fn decode_on(&self, codes: &Codes, path: Path) -> Result<Tensor> {
+        let dim = self.dim();
+        let Codes::Lattice(codes) = codes else {
+            return Err(Error::InputShape {
+                what: "codes",
+                found: codes.tensor().dims().to_vec(),
+                requirement: "an LL-VQ layer decodes lattice codes, not codeword indices".into(),
+            });
+        };
+        let (v, layout) = code_rows(codes, dim, true)?;
+        let v = v.to_device(self.weight.device())?;
+        let points = match path {
+            // The core's decode, whose arithmetic gave `quantize` its points.
+            Path::CpuOps => {
+                let codes = v.flatten_all()?.to_vec1::<i32>()?;
+                let shape = (codes.len() / dim, dim);
+                let codes =
+                    ArrayView2::from_shape(shape, &codes).map_err(candle_core::Error::wrap)?;
+                if self.weight.dtype() == DType::F32 {
+                    let basis = self.weight.flatten_all()?.to_vec1::<f32>()?;
+                    let points = DiagonalLattice::from_slice(&basis)?.decode(codes)?;
+                    Tensor::from_vec(points.into_iter().collect::<Vec<_>>(), shape, &Device::Cpu)?
+                } else {
+                    let basis = self.weight.flatten_all()?.to_vec1::<f64>()?;
+                    let points = DiagonalLattice::from_slice(&basis)?.decode(codes)?;
+                    Tensor::from_vec(points.into_iter().collect::<Vec<_>>(), shape, &Device::Cpu)?
+                }
+            }
+            Path::TensorOps => {
+                self.to_core()?;
+                let weight = self.weight.detach();
+                v.to_dtype(weight.dtype())?.broadcast_mul(&weight)?
+            }
+        };
+        layout.restore(&points, dim)
+    }
+}
+
+/// `Module` view of the layer: the straight-through quantized latents only (the training
+/// flag changes nothing for LL-VQ, so candle's `ModuleT` for every `Module` is the same).
 impl Module for LatticeQuantizer {
     fn forward(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_t(latents, false)
-            .map(|out| out.quantized)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))
+        Ok(self.quantize(latents, false)?.quantized)
     }
 }
 
@@ -319,11 +372,23 @@ mod tests {
         };
         let (ours, our_latents, our_basis) = run(Path::CpuOps);
         let (theirs, their_latents, their_basis) = run(Path::TensorOps);
-        assert_eq!(ours.codes.dims(), &[4, 16, 20, 8]);
+        assert_eq!(ours.codes.tensor().dims(), &[4, 16, 20, 8]);
+        assert_eq!(max_gap(&ours.points, &theirs.points), 0.0);
+        for path in [Path::CpuOps, Path::TensorOps] {
+            let decoded = layer.decode_on(&ours.codes, path).unwrap();
+            assert_eq!(decoded.dims(), ours.points.dims());
+            assert_eq!(max_gap(&decoded, &ours.points), 0.0);
+        }
         assert_eq!(
-            ours.codes.flatten_all().unwrap().to_vec1::<i32>().unwrap(),
+            ours.codes
+                .tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<i32>()
+                .unwrap(),
             theirs
                 .codes
+                .tensor()
                 .flatten_all()
                 .unwrap()
                 .to_vec1::<i32>()

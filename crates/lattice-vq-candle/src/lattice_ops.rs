@@ -7,11 +7,19 @@
 //! passes over the `(rows, D)` latents forward and as many backward, each a fresh buffer that
 //! candle's backward then zero-fills and adds into.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use lattice_vq_core::{DiagonalLattice, loss};
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
+use lattice_vq_core::{DiagonalLattice, LatticeFloat, loss};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use crate::element::{Element, elements};
+use crate::kernels::{KernelFloat, elements};
+
+/// Element types of the lattice ops: the core's floats ([`LatticeFloat`]), with the kernels'
+/// access to candle's storage of them.
+pub(crate) trait Element: LatticeFloat + KernelFloat {}
+
+impl<T: LatticeFloat + KernelFloat> Element for T {}
 
 /// The contiguous elements of a layout, or an error naming the op and operand.
 fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: &str) -> Result<&'a [T]> {
@@ -22,7 +30,7 @@ fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: &str) -> Re
 }
 
 /// What every op here reads, as the core takes it: the lattice `b`, latents `z` and codes
-/// `v` `(rows, D)` (from [`Codes`]), and the points `e = b * v` decoded from them.
+/// `v` `(rows, D)` (from [`Quantize`]), and the points `e = b * v` decoded from them.
 struct Operands<'a, T: Element> {
     lattice: DiagonalLattice<T>,
     latents: ArrayView2<'a, T>,
@@ -72,10 +80,30 @@ fn values<T: Element>(array: Array2<T>) -> Vec<T> {
 
 /// `(latents (rows, D), basis) -> codes (rows, D)`, `I32`: `v = round_ties_even(z * (1 / b))`
 /// by lattice-vq-core, which checks the basis and every latent (the caller re-checks on error
-/// to report the core's typed error).
-pub(crate) struct Codes;
+/// to report the core's typed error). The points `e = b * v` the core computes with the codes
+/// are kept for [`Quantize::points`]: one op per forward.
+#[derive(Default)]
+pub(crate) struct Quantize {
+    points: Mutex<Option<CpuStorage>>,
+}
 
-fn codes<T: Element>(z: &[T], basis: &[T]) -> Result<Vec<i32>> {
+impl Quantize {
+    /// The points of the last forward, `(rows, D)` like the codes, on the CPU.
+    pub(crate) fn points(&self, shape: &Shape) -> Result<Tensor> {
+        let points = self
+            .points
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("lattice-vq-quantize: lock poisoned".into()))?
+            .take();
+        match points {
+            Some(CpuStorage::F32(points)) => Tensor::from_vec(points, shape, &Device::Cpu),
+            Some(CpuStorage::F64(points)) => Tensor::from_vec(points, shape, &Device::Cpu),
+            _ => candle_core::bail!("lattice-vq-quantize: no points (the op did not run)"),
+        }
+    }
+}
+
+fn quantize<T: Element>(z: &[T], basis: &[T]) -> Result<(Vec<i32>, Vec<T>)> {
     let lattice = DiagonalLattice::<T>::from_slice(basis).map_err(candle_core::Error::wrap)?;
     let rows = z.len() / basis.len().max(1);
     let shape = (rows, basis.len());
@@ -89,10 +117,10 @@ fn codes<T: Element>(z: &[T], basis: &[T]) -> Result<Vec<i32>> {
             ArrayViewMut2::from_shape(shape, &mut points).map_err(candle_core::Error::wrap)?,
         )
         .map_err(candle_core::Error::wrap)?;
-    Ok(codes)
+    Ok((codes, points))
 }
 
-impl CustomOp2 for Codes {
+impl CustomOp2 for Quantize {
     fn name(&self) -> &'static str {
         "lattice-vq-codes"
     }
@@ -105,17 +133,27 @@ impl CustomOp2 for Codes {
         basis_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let op = self.name();
-        let codes = match latents {
-            CpuStorage::F32(z) => codes(
-                contiguous(z, latents_layout, op, "latents")?,
-                contiguous(elements::<f32>(basis, op)?, basis_layout, op, "basis")?,
-            )?,
-            CpuStorage::F64(z) => codes(
-                contiguous(z, latents_layout, op, "latents")?,
-                contiguous(elements::<f64>(basis, op)?, basis_layout, op, "basis")?,
-            )?,
+        let (codes, points) = match latents {
+            CpuStorage::F32(z) => {
+                let (codes, points) = quantize(
+                    contiguous(z, latents_layout, op, "latents")?,
+                    contiguous(elements::<f32>(basis, op)?, basis_layout, op, "basis")?,
+                )?;
+                (codes, f32::storage(points))
+            }
+            CpuStorage::F64(z) => {
+                let (codes, points) = quantize(
+                    contiguous(z, latents_layout, op, "latents")?,
+                    contiguous(elements::<f64>(basis, op)?, basis_layout, op, "basis")?,
+                )?;
+                (codes, f64::storage(points))
+            }
             _ => candle_core::bail!("{op}: latents must be f32 or f64"),
         };
+        *self
+            .points
+            .lock()
+            .map_err(|_| candle_core::Error::Msg(format!("{op}: lock poisoned")))? = Some(points);
         Ok((CpuStorage::I32(codes), latents_layout.shape().clone()))
     }
 }
@@ -148,7 +186,7 @@ impl Apply {
     ) -> Result<(Vec<T>, Shape)> {
         let (z, e) = (operands.latents, operands.points.view());
         let wrap = candle_core::Error::wrap;
-        let upstream = self.gradient.and_then(T::from_f64);
+        let upstream = self.gradient.map(<T as candle_core::WithDType>::from_f64);
         Ok(match (self.op, upstream) {
             (LatticeOp::StraightThrough, _) => (
                 values(loss::straight_through(z, e).map_err(wrap)?),

@@ -3,9 +3,12 @@
 //!
 //! The crate mirrors `lattice-vq-tch` file for file: the same configs (from lattice-vq-core), the
 //! same named [`QuantizerOutput`], the same semantics and the same checkpoint names. Layers
-//! follow candle's conventions: a constructor function taking a `VarBuilder`
-//! ([`lattice_quantizer`], [`vector_quantizer`], [`vector_quantizer_ema`]) and a
-//! `forward_t` returning `Result`.
+//! follow candle's conventions: a constructor function taking a `VarBuilder` last
+//! ([`lattice_quantizer`], [`vector_quantizer`], [`vector_quantizer_ema`], [`vqvae`]), the
+//! fallible [`Quantizer::quantize`] and [`Quantizer::decode`] (typed [`Codes`] back to the
+//! points), and candle's `Module`/`ModuleT`. Quantizers take `(N, D)` rows, `(B, T, D)`
+//! sequences or `(N, D, H, W)` images. The CPU kernels the model trains with (convolutions,
+//! activations) are in [`kernels`].
 //!
 //! # Example
 //! ```
@@ -20,19 +23,16 @@
 //! let params = ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() };
 //! let mut adam = AdamW::new(varmap.all_vars(), params)?;
 //! let latents = Tensor::randn(0f32, 3.0, (16, 64, 7, 7), &Device::Cpu)?;
-//! let out = quantizer.forward_t(&latents, true)?;
+//! let out = quantizer.quantize(&latents, true)?;
 //! adam.backward_step(&out.loss)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
-mod activation;
 mod checkpoint;
-pub mod conv;
-mod element;
 mod error;
-mod gemm;
+pub mod kernels;
 mod lattice;
 mod lattice_ops;
 mod output;
@@ -47,7 +47,7 @@ mod vqvae;
 pub use checkpoint::{load_checkpoint, save_checkpoint, save_tensors};
 pub use error::{Error, Result};
 pub use lattice::{LatticeQuantizer, lattice_quantizer};
-pub use output::{LossParts, QuantizerOutput};
+pub use output::{Codes, LossParts, QuantizerOutput};
 pub use quantizer::Quantizer;
 pub use seeded::seeded_var_builder;
 pub use vq::{VectorQuantizer, vector_quantizer};
@@ -55,4 +55,4 @@ pub use vq_ema::{VectorQuantizerEma, vector_quantizer_ema};
 // The model configs are framework-free, so they live in lattice-vq-core; re-exported for
 // convenience.
 pub use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
-pub use vqvae::{VqVae, VqVaeOutput};
+pub use vqvae::{VqVae, VqVaeOutput, vqvae};

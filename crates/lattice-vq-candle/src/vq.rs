@@ -6,9 +6,10 @@ use lattice_vq_core::VectorQuantizerConfig;
 use lattice_vq_core::vq::FastSearchBound;
 use ndarray::Array2;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output::{
-    LossParts, QuantizerOutput, first_non_finite, sum_is_finite, to_rows, zero_like_scalar,
+    Codes, LossParts, QuantizerOutput, code_rows, first_non_finite, sum_is_finite, to_rows,
+    zero_like_scalar,
 };
 use crate::quantizer::Quantizer;
 
@@ -32,8 +33,9 @@ use crate::quantizer::Quantizer;
 /// let varmap = VarMap::new();
 /// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
 /// let vq = vector_quantizer(&VectorQuantizerConfig::new(512, 64), vb)?;
-/// let out = vq.forward_t(&Tensor::randn(0f32, 1.0, (4, 64), &Device::Cpu)?, true)?;
-/// assert_eq!(out.codes.dims(), &[4]);
+/// let out = vq.quantize(&Tensor::randn(0f32, 1.0, (4, 64), &Device::Cpu)?, true)?;
+/// assert_eq!(out.codes.indices().unwrap().dims(), &[4]);
+/// assert_eq!(vq.decode(&out.codes)?.to_vec2::<f32>()?, out.points.to_vec2::<f32>()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -73,10 +75,38 @@ impl VectorQuantizer {
         })
     }
 
+    /// The config the layer was built with.
+    pub fn config(&self) -> &VectorQuantizerConfig {
+        &self.config
+    }
+
     /// The codebook `(K, D)`.
     pub fn codebook(&self) -> &Tensor {
         &self.codebook
     }
+
+    /// The trainable variable `embedding.weight`: the codebook `(K, D)`, the key of its
+    /// gradient.
+    pub fn variable(&self) -> &Tensor {
+        &self.codebook
+    }
+}
+
+/// Codeword indices as `quantize` returned them back to codewords of `codebook`, in the
+/// layout `quantize` gave `quantized` (no gradient): VQ and VQ-EMA decode alike.
+pub(crate) fn decode_indices(codebook: &Tensor, codes: &Codes, dim: usize) -> Result<Tensor> {
+    let Codes::Indices(indices) = codes else {
+        return Err(Error::InputShape {
+            what: "codes",
+            found: codes.tensor().dims().to_vec(),
+            requirement: "a VQ layer decodes codeword indices, not lattice codes".into(),
+        });
+    };
+    let (indices, layout) = code_rows(indices, dim, false)?;
+    let points = codebook
+        .detach()
+        .index_select(&indices.to_device(codebook.device())?, 0)?;
+    layout.restore(&points, dim)
 }
 
 /// Index (`U32`, shape `(N,)`) of the nearest codeword of each row under the rule of
@@ -239,9 +269,9 @@ impl Quantizer for VectorQuantizer {
         self.config.dim
     }
 
-    fn forward_t(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
+    fn quantize(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
         let dim = self.dim();
-        let (rows, layout) = to_rows(latents, dim)?;
+        let (rows, layout) = to_rows(latents, dim, self.codebook.dtype())?;
         let indices = nearest_codewords(&rows, &self.codebook)?;
         let points = self.codebook.index_select(&indices, 0)?;
         let embedding = (&points - rows.detach())?.sqr()?.mean_all()?;
@@ -250,7 +280,8 @@ impl Quantizer for VectorQuantizer {
         let straight_through = (&rows + (&points - &rows)?.detach())?;
         Ok(QuantizerOutput {
             quantized: layout.restore(&straight_through, dim)?,
-            codes: layout.codes(&indices.to_dtype(DType::I64)?)?,
+            points: layout.restore(&points.detach(), dim)?,
+            codes: Codes::Indices(layout.codes(&indices.to_dtype(DType::I64)?)?),
             loss,
             parts: LossParts {
                 embedding,
@@ -258,5 +289,17 @@ impl Quantizer for VectorQuantizer {
                 size: zero_like_scalar(&rows)?,
             },
         })
+    }
+
+    fn decode(&self, codes: &Codes) -> Result<Tensor> {
+        decode_indices(&self.codebook, codes, self.dim())
+    }
+}
+
+/// `Module` view of the layer: the straight-through quantized latents only (the training
+/// flag changes nothing for VQ, so candle's `ModuleT` for every `Module` is the same).
+impl candle_core::Module for VectorQuantizer {
+    fn forward(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(self.quantize(latents, false)?.quantized)
     }
 }

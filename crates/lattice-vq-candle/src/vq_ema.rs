@@ -5,9 +5,9 @@ use candle_nn::{Init, VarBuilder};
 use lattice_vq_core::VectorQuantizerEmaConfig;
 
 use crate::error::Result;
-use crate::output::{LossParts, QuantizerOutput, to_rows, zero_like_scalar};
+use crate::output::{Codes, LossParts, QuantizerOutput, to_rows, zero_like_scalar};
 use crate::quantizer::Quantizer;
-use crate::vq::nearest_codewords;
+use crate::vq::{decode_indices, nearest_codewords};
 
 /// VQ-VAE with an EMA codebook, as the official code computes it; the candle twin of
 /// `lattice_vq_tch::VectorQuantizerEma` (same formulas, see there).
@@ -29,7 +29,8 @@ use crate::vq::nearest_codewords;
 /// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
 /// let vq = vector_quantizer_ema(&VectorQuantizerEmaConfig::new(512, 64), vb)?;
 /// let before = vq.codebook().copy()?;
-/// vq.forward_t(&Tensor::randn(0f32, 1.0, (4, 64, 7, 7), &Device::Cpu)?, true)?;
+/// let out = vq.quantize(&Tensor::randn(0f32, 1.0, (4, 64, 7, 7), &Device::Cpu)?, true)?;
+/// assert_eq!(out.codes.indices().unwrap().dims(), &[4, 7, 7]);
 /// assert_ne!(vq.codebook().to_vec2::<f32>()?, before.to_vec2::<f32>()?); // trained: moved
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -76,8 +77,19 @@ impl VectorQuantizerEma {
         })
     }
 
+    /// The config the layer was built with.
+    pub fn config(&self) -> &VectorQuantizerEmaConfig {
+        &self.config
+    }
+
     /// The codebook `(K, D)`.
     pub fn codebook(&self) -> &Tensor {
+        &self.codebook
+    }
+
+    /// The variable `embedding.weight`: the codebook `(K, D)` (trained by the EMA updates,
+    /// not by gradients).
+    pub fn variable(&self) -> &Tensor {
         &self.codebook
     }
 
@@ -123,9 +135,9 @@ impl Quantizer for VectorQuantizerEma {
         self.config.dim
     }
 
-    fn forward_t(&self, latents: &Tensor, train: bool) -> Result<QuantizerOutput> {
+    fn quantize(&self, latents: &Tensor, train: bool) -> Result<QuantizerOutput> {
         let dim = self.dim();
-        let (rows, layout) = to_rows(latents, dim)?;
+        let (rows, layout) = to_rows(latents, dim, self.codebook.dtype())?;
         let indices = nearest_codewords(&rows, &self.codebook)?;
         // A copy: the update below overwrites the codebook's storage in place.
         let points = self.codebook.index_select(&indices, 0)?.detach();
@@ -137,7 +149,8 @@ impl Quantizer for VectorQuantizerEma {
         let straight_through = (&rows + (&points - &rows)?.detach())?;
         Ok(QuantizerOutput {
             quantized: layout.restore(&straight_through, dim)?,
-            codes: layout.codes(&indices.to_dtype(DType::I64)?)?,
+            points: layout.restore(&points, dim)?,
+            codes: Codes::Indices(layout.codes(&indices.to_dtype(DType::I64)?)?),
             loss,
             parts: LossParts {
                 embedding: zero_like_scalar(&rows)?,
@@ -145,5 +158,18 @@ impl Quantizer for VectorQuantizerEma {
                 size: zero_like_scalar(&rows)?,
             },
         })
+    }
+
+    fn decode(&self, codes: &Codes) -> Result<Tensor> {
+        decode_indices(&self.codebook, codes, self.dim())
+    }
+}
+
+/// `ModuleT` view of the layer: the straight-through quantized latents only; training mode
+/// updates the codebook, as [`Quantizer::quantize`] does. (No `Module`: candle gives every
+/// `Module` a `ModuleT` that ignores the flag, which would never train the codebook.)
+impl candle_core::ModuleT for VectorQuantizerEma {
+    fn forward_t(&self, latents: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        Ok(self.quantize(latents, train)?.quantized)
     }
 }

@@ -4,9 +4,9 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 
-use crate::activation::{Activation, activate};
-use crate::conv;
 use crate::error::{Error, Result};
+use crate::kernels::activation::{Activation, activate};
+use crate::kernels::{conv_transpose2d_channels_last, conv2d_channels_last};
 use crate::lattice::LatticeQuantizer;
 use crate::output::QuantizerOutput;
 use crate::quantizer::Quantizer;
@@ -95,16 +95,9 @@ impl Conv {
         } = self.shape;
         let bias = self.bias.as_ref();
         Ok(if self.transposed {
-            conv::conv_transpose2d_channels_last(
-                x,
-                &self.weight,
-                bias,
-                stride,
-                padding,
-                activation,
-            )?
+            conv_transpose2d_channels_last(x, &self.weight, bias, stride, padding, activation)?
         } else {
-            conv::conv2d_channels_last(x, &self.weight, bias, stride, padding, activation)?
+            conv2d_channels_last(x, &self.weight, bias, stride, padding, activation)?
         })
     }
 }
@@ -158,7 +151,7 @@ impl Stage {
 }
 
 /// The stages in order on `(N, C, H, W)` input, channels-last in between (the layout of
-/// the convolutions' matrix products: `crate::conv`); `(N, C', H', W')` out, a view.
+/// the convolutions' matrix products: `crate::kernels`); `(N, C', H', W')` out, a view.
 fn run(stages: &[Stage], x: &Tensor) -> Result<Tensor> {
     let channels_last = x.permute((0, 2, 3, 1))?;
     let y = stages
@@ -168,7 +161,7 @@ fn run(stages: &[Stage], x: &Tensor) -> Result<Tensor> {
 }
 
 /// The output of [`VqVae::forward_t`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct VqVaeOutput {
     /// The decoded images, same shape as the input.
     pub reconstruction: Tensor,
@@ -201,12 +194,12 @@ impl VqVaeOutput {
 /// ```
 /// use candle_core::{DType, Device, Tensor};
 /// use candle_nn::{VarBuilder, VarMap};
-/// use lattice_vq_candle::{QuantizerConfig, VqVae, VqVaeConfig};
+/// use lattice_vq_candle::{QuantizerConfig, VqVaeConfig, vqvae};
 ///
 /// let varmap = VarMap::new();
 /// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
 /// let quantizer = QuantizerConfig::by_name("sparse_lattice", 64).unwrap();
-/// let model = VqVae::new(&VqVaeConfig::fashion_mnist(), &quantizer, vb)?;
+/// let model = vqvae(&VqVaeConfig::fashion_mnist(), &quantizer, vb)?;
 /// let images = Tensor::zeros((2, 1, 28, 28), DType::F32, &Device::Cpu)?;
 /// let out = model.forward_t(&images, false)?;
 /// assert_eq!(out.reconstruction.dims(), images.dims());
@@ -218,6 +211,23 @@ pub struct VqVae {
     quantizer: Box<dyn Quantizer>,
     decoder: Vec<Stage>,
     config: VqVaeConfig,
+}
+
+/// Build the paper's VQ-VAE under `vb` (candle's constructor-function convention).
+///
+/// # Errors
+/// As [`VqVae::new`].
+pub fn vqvae(config: &VqVaeConfig, quantizer: &QuantizerConfig, vb: VarBuilder) -> Result<VqVae> {
+    VqVae::new(config, quantizer, vb)
+}
+
+/// `ModuleT` view of the model: the reconstruction only; training mode updates a VQ-EMA
+/// codebook, as [`VqVae::forward_t`] does. (No `Module`: candle gives every `Module` a
+/// `ModuleT` that ignores the flag.)
+impl candle_core::ModuleT for VqVae {
+    fn forward_t(&self, images: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        Ok(VqVae::forward_t(self, images, train)?.reconstruction)
+    }
 }
 
 impl VqVae {
@@ -356,10 +366,10 @@ impl VqVae {
     /// Encode, quantize (training mode updates a VQ-EMA codebook), decode.
     ///
     /// # Errors
-    /// As [`VqVae::encode`] and [`Quantizer::forward_t`].
+    /// As [`VqVae::encode`] and [`Quantizer::quantize`].
     pub fn forward_t(&self, images: &Tensor, train: bool) -> Result<VqVaeOutput> {
         let latents = self.encode(images)?;
-        let quantizer = self.quantizer.forward_t(&latents, train)?;
+        let quantizer = self.quantizer.quantize(&latents, train)?;
         let reconstruction = self.decode(&quantizer.quantized)?;
         Ok(VqVaeOutput {
             reconstruction,

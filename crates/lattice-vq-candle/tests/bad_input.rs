@@ -34,7 +34,7 @@ fn wrong_shapes_and_dtypes_are_errors() {
             Tensor::zeros(4, DType::F32, &CPU).unwrap(),
             Tensor::zeros((2, 4), DType::I64, &CPU).unwrap(),
         ] {
-            let err = q.forward_t(&bad, true).unwrap_err();
+            let err = q.quantize(&bad, true).unwrap_err();
             assert!(
                 matches!(
                     err,
@@ -47,7 +47,7 @@ fn wrong_shapes_and_dtypes_are_errors() {
             );
         }
         let empty = q
-            .forward_t(&Tensor::zeros((0, 4), DType::F32, &CPU).unwrap(), true)
+            .quantize(&Tensor::zeros((0, 4), DType::F32, &CPU).unwrap(), true)
             .unwrap_err();
         assert!(
             matches!(
@@ -66,7 +66,7 @@ fn non_finite_latents_are_named_by_row_and_column() {
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let mut values = vec![0.5f32; 12];
             values[6] = bad;
-            let err = q.forward_t(&tensor(&values, &[3, 4]), true).unwrap_err();
+            let err = q.quantize(&tensor(&values, &[3, 4]), true).unwrap_err();
             assert!(
                 matches!(
                     err,
@@ -84,7 +84,7 @@ fn lattice_rules_of_the_core_are_enforced() {
     let q = lattice_quantizer(&LatticeQuantizerConfig::new(512, 2), vb.clone()).unwrap();
     set_basis(&q, &[1e-3, 1.0]);
     let err = q
-        .forward_t(&tensor(&[1.0, 1.0, 1e7, 1.0], &[2, 2]), true)
+        .quantize(&tensor(&[1.0, 1.0, 1e7, 1.0], &[2, 2]), true)
         .unwrap_err();
     assert!(
         matches!(
@@ -94,9 +94,7 @@ fn lattice_rules_of_the_core_are_enforced() {
         "{err}"
     );
     set_basis(&q, &[0.0, 1.0]);
-    let err = q
-        .forward_t(&tensor(&[1.0, 1.0], &[1, 2]), true)
-        .unwrap_err();
+    let err = q.quantize(&tensor(&[1.0, 1.0], &[1, 2]), true).unwrap_err();
     assert!(
         matches!(
             err,
@@ -105,9 +103,7 @@ fn lattice_rules_of_the_core_are_enforced() {
         "{err}"
     );
     set_basis(&q, &[1.0, f32::NAN]);
-    let err = q
-        .forward_t(&tensor(&[1.0, 1.0], &[1, 2]), true)
-        .unwrap_err();
+    let err = q.quantize(&tensor(&[1.0, 1.0], &[1, 2]), true).unwrap_err();
     assert!(
         matches!(
             err,
@@ -197,13 +193,13 @@ fn checkpoints_of_other_models_and_corrupt_files_are_errors() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     assert!(matches!(
         load_checkpoint(&vq, &truncated),
-        Err(Error::Candle(_))
+        Err(Error::Checkpoint { .. })
     ));
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"not a checkpoint at all").unwrap();
     assert!(matches!(
         load_checkpoint(&vq, &garbage),
-        Err(Error::Candle(_))
+        Err(Error::Checkpoint { .. })
     ));
     assert!(load_checkpoint(&vq, dir.join("absent.safetensors")).is_err());
     load_checkpoint(&vq, &vq_file).unwrap();
@@ -246,7 +242,7 @@ fn non_finite_codewords_are_errors_naming_the_codeword() {
             // Latents equal to the bad codeword's finite neighbours, and one NaN latent: the
             // codebook is reported first, as the core does.
             for latents in [vec![0.25f32; 6], vec![f32::NAN; 6]] {
-                let err = q.forward_t(&tensor(&latents, &[2, 3]), true).unwrap_err();
+                let err = q.quantize(&tensor(&latents, &[2, 3]), true).unwrap_err();
                 assert!(
                     matches!(
                         err,
@@ -283,13 +279,17 @@ fn large_finite_latents_find_the_codeword_they_equal() {
     // (3e38, 3e38) is as far from (1, 1) as from the origin, even in f64: a tie, to 0.
     assert_eq!(expected.to_vec(), vec![1, 2, 3, 0]);
     for q in &quantizers {
-        let out = q.forward_t(&tensor(&latents[..6], &[3, 2]), false).unwrap();
-        assert_eq!(out.codes.to_vec1::<i64>().unwrap(), vec![1, 2, 3], "{q:?}");
+        let out = q.quantize(&tensor(&latents[..6], &[3, 2]), false).unwrap();
+        assert_eq!(
+            out.codes.tensor().to_vec1::<i64>().unwrap(),
+            vec![1, 2, 3],
+            "{q:?}"
+        );
         let loss = out.loss.to_scalar::<f32>().unwrap();
         assert_eq!(loss, 0.0, "{q:?}");
-        let out = q.forward_t(&tensor(&latents, &[4, 2]), false).unwrap();
+        let out = q.quantize(&tensor(&latents, &[4, 2]), false).unwrap();
         assert_eq!(
-            out.codes.to_vec1::<i64>().unwrap(),
+            out.codes.tensor().to_vec1::<i64>().unwrap(),
             vec![1, 2, 3, 0],
             "{q:?}"
         );
@@ -349,9 +349,10 @@ fn near_ties_and_duplicates_far_from_the_origin_follow_the_core() {
         let rows = tensor(&latents, &[n, dim]).to_dtype(dtype).unwrap();
         for q in &quantizers {
             let codes = q
-                .forward_t(&rows, false)
+                .quantize(&rows, false)
                 .unwrap()
                 .codes
+                .tensor()
                 .to_vec1::<i64>()
                 .unwrap();
             let differing = codes.iter().zip(&expected).filter(|(a, b)| a != b).count();

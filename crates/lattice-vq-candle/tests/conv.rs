@@ -1,8 +1,8 @@
 //! The matrix-product convolutions against candle's own kernels: values and gradients, for
-//! random geometries, contiguous and permuted inputs (`lattice_vq_candle::conv`).
+//! random geometries, contiguous and permuted inputs (`lattice_vq_candle::kernels`).
 
 use candle_core::{DType, Device, Tensor, Var};
-use lattice_vq_candle::conv::{conv_transpose2d, conv2d};
+use lattice_vq_candle::kernels::{conv_transpose2d, conv2d};
 use proptest::prelude::*;
 
 /// Largest absolute difference of two tensors.

@@ -22,10 +22,10 @@ fn codes_and_points_equal_the_core_on_rows_and_images() {
     let (_varmap, q) = quantizer(&LatticeQuantizerConfig::new(512, DIM));
     let lattice = core_lattice(&q);
     let rows = tensor(&latents(30, DIM, 40.0, &BASIS, 1), &[30, DIM]);
-    let out = q.forward_t(&rows, true).unwrap();
+    let out = q.quantize(&rows, true).unwrap();
     let expected = lattice.quantize(to_array_f32(&rows).view()).unwrap();
-    assert_eq!(out.codes.dtype(), DType::I32);
-    assert_eq!(to_array_i32(&out.codes), expected.codes);
+    assert_eq!(out.codes.tensor().dtype(), DType::I32);
+    assert_eq!(to_array_i32(out.codes.tensor()), expected.codes);
     assert_eq!(to_array_f32(&out.quantized), expected.points);
 
     let images = rows
@@ -35,10 +35,10 @@ fn codes_and_points_equal_the_core_on_rows_and_images() {
         .unwrap()
         .contiguous()
         .unwrap();
-    let out = q.forward_t(&images, true).unwrap();
-    assert_eq!(out.codes.dims(), &[2, 5, 3, DIM]);
+    let out = q.quantize(&images, true).unwrap();
+    assert_eq!(out.codes.tensor().dims(), &[2, 5, 3, DIM]);
     assert_eq!(
-        to_array_i32(&out.codes.reshape(((), DIM)).unwrap()),
+        to_array_i32(&out.codes.tensor().reshape(((), DIM)).unwrap()),
         expected.codes
     );
     assert_eq!(out.quantized.dims(), images.dims());
@@ -62,7 +62,7 @@ fn losses_and_basis_gradient_equal_the_core() {
         let (_varmap, q) = quantizer(&config);
         let lattice = core_lattice(&q);
         let rows = tensor(&latents(50, DIM, 30.0, &BASIS, 2), &[50, DIM]);
-        let out = q.forward_t(&rows, true).unwrap();
+        let out = q.quantize(&rows, true).unwrap();
         let grads = out.loss.backward().unwrap();
 
         let z = to_array_f32(&rows);
@@ -111,7 +111,7 @@ fn encoder_gradient_is_the_straight_through_one() {
     let z = Var::from_tensor(&Tensor::from_slice(&values, (12, DIM), &CPU).unwrap()).unwrap();
     let upstream: Vec<f64> = (0..values.len()).map(|i| (i % 5) as f64 - 2.0).collect();
     let upstream = Tensor::from_slice(&upstream, (12, DIM), &CPU).unwrap();
-    let out = q.forward_t(z.as_tensor(), true).unwrap();
+    let out = q.quantize(z.as_tensor(), true).unwrap();
     let objective = ((&out.quantized * &upstream).unwrap().sum_all().unwrap() + &out.loss).unwrap();
     let grads = objective.backward().unwrap();
     let candle_grad = to_array_f64(grads.get(z.as_tensor()).unwrap());
@@ -172,7 +172,7 @@ fn vq_ties_go_to_the_lowest_index() {
         &tensor(&[1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0], &[4, 2]),
     );
     let out = vq
-        .forward_t(&tensor(&[0.5, 0.5, 0.0, 2.0, 3.0, 0.0], &[3, 2]), true)
+        .quantize(&tensor(&[0.5, 0.5, 0.0, 2.0, 3.0, 0.0], &[3, 2]), true)
         .unwrap();
-    assert_eq!(out.codes.to_vec1::<i64>().unwrap(), vec![0, 1, 0]);
+    assert_eq!(out.codes.tensor().to_vec1::<i64>().unwrap(), vec![0, 1, 0]);
 }

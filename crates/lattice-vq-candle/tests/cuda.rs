@@ -80,10 +80,15 @@ fn assert_close(what: &str, cpu: &Tensor, gpu: &Tensor) {
 
 fn assert_same_output(cpu: &QuantizerOutput, gpu: &QuantizerOutput) {
     assert!(gpu.quantized.device().is_cuda());
-    assert_eq!(cpu.codes.dtype(), gpu.codes.dtype());
-    assert_eq!(cpu.codes.dims(), gpu.codes.dims());
-    assert_eq!(values(&cpu.codes), values(&gpu.codes), "codes");
+    assert_eq!(cpu.codes.tensor().dtype(), gpu.codes.tensor().dtype());
+    assert_eq!(cpu.codes.tensor().dims(), gpu.codes.tensor().dims());
+    assert_eq!(
+        values(cpu.codes.tensor()),
+        values(gpu.codes.tensor()),
+        "codes"
+    );
     assert_close("quantized", &cpu.quantized, &gpu.quantized);
+    assert_close("points", &cpu.points, &gpu.points);
     assert_close("loss", &cpu.loss, &gpu.loss);
 }
 
@@ -96,9 +101,9 @@ fn check_layer(build: impl Fn(VarBuilder) -> Box<dyn Quantizer>, latents: &Tenso
     let gpu_vars = copy_vars(&cpu_vars, &device);
     let gpu = build(builder(&gpu_vars, &device));
 
-    let cpu_out = cpu.forward_t(latents, true).unwrap();
+    let cpu_out = cpu.quantize(latents, true).unwrap();
     let gpu_out = gpu
-        .forward_t(&latents.to_device(&device).unwrap(), true)
+        .quantize(&latents.to_device(&device).unwrap(), true)
         .unwrap();
     assert_same_output(&cpu_out, &gpu_out);
 
@@ -165,10 +170,10 @@ fn cuda_fashion_mnist_vqvae_matches_cpu() {
         let gpu_latents = gpu.encode(&images.to_device(&device).unwrap()).unwrap();
         assert_close(&format!("{name} latents"), &latents, &gpu_latents);
 
-        let cpu_q = cpu.quantizer().forward_t(&latents, false).unwrap();
+        let cpu_q = cpu.quantizer().quantize(&latents, false).unwrap();
         let gpu_q = gpu
             .quantizer()
-            .forward_t(&latents.to_device(&device).unwrap(), false)
+            .quantize(&latents.to_device(&device).unwrap(), false)
             .unwrap();
         assert_same_output(&cpu_q, &gpu_q);
 

@@ -30,9 +30,9 @@ fn values(t: &Tensor) -> Vec<f32> {
 fn one_training_update_matches_the_formula() {
     let (_varmap, vq) = tiny();
     let out = vq
-        .forward_t(&tensor(&[1.0, 2.0, 9.0], &[3, 1]), true)
+        .quantize(&tensor(&[1.0, 2.0, 9.0], &[3, 1]), true)
         .unwrap();
-    assert_eq!(out.codes.to_vec1::<i64>().unwrap(), vec![0, 0, 1]);
+    assert_eq!(out.codes.tensor().to_vec1::<i64>().unwrap(), vec![0, 0, 1]);
     assert_eq!(values(&out.quantized), vec![0.0, 0.0, 10.0]);
 
     let (decay, eps, k) = (0.5f64, 1e-3f64, 2.0f64);
@@ -69,7 +69,7 @@ fn eval_mode_changes_nothing() {
         values(vq.ema_w()),
         values(vq.cluster_size()),
     ];
-    vq.forward_t(&tensor(&[1.0, 2.0, 9.0, 4.0, 7.0, -3.0], &[6, 1]), false)
+    vq.quantize(&tensor(&[1.0, 2.0, 9.0, 4.0, 7.0, -3.0], &[6, 1]), false)
         .unwrap();
     assert_eq!(values(vq.codebook()), before[0]);
     assert_eq!(values(vq.ema_w()), before[1]);

@@ -1,6 +1,7 @@
 //! Integration tests of lattice-vq-candle, built as one binary.
 
 mod bad_input;
+mod contract;
 mod conv;
 mod core_parity;
 mod cuda;

@@ -162,7 +162,7 @@ fn evaluate(name: &str) -> Option<Evaluation> {
         let n = chunk.len() / pixels_per_image;
         let images = Tensor::from_slice(chunk, (n, 1, 28, 28), &CPU).unwrap();
         let latents = model.encode(&images).unwrap();
-        let out = model.quantizer().forward_t(&latents, false).unwrap();
+        let out = model.quantizer().quantize(&latents, false).unwrap();
         let reconstruction = model.decode(&out.quantized).unwrap();
         let diff = (reconstruction - &images)
             .unwrap()
@@ -179,16 +179,19 @@ fn evaluate(name: &str) -> Option<Evaluation> {
         let exact = (batch % EXACT_EVERY == 0).then(|| {
             let images = images.to_dtype(DType::F64).unwrap();
             let latents = exact_model.encode(&images).unwrap();
-            let out = exact_model.quantizer().forward_t(&latents, false).unwrap();
-            (values::<f64>(&rows_of(&latents)), out.codes)
+            let out = exact_model.quantizer().quantize(&latents, false).unwrap();
+            (
+                values::<f64>(&rows_of(&latents)),
+                out.codes.tensor().clone(),
+            )
         });
         if let Some(boundary) = lattice_rows.as_mut() {
-            let codes: Vec<i32> = values::<i64>(&out.codes)
+            let codes: Vec<i32> = values::<i64>(out.codes.tensor())
                 .iter()
                 .map(|&v| v as i32)
                 .collect();
             lattice_codes
-                .insert_rows(to_array_i32(&out.codes.reshape(((), 64)).unwrap()).view())
+                .insert_rows(to_array_i32(&out.codes.tensor().reshape(((), 64)).unwrap()).view())
                 .unwrap();
             let first = boundary.add(&values::<f32>(&rows), &codes);
             if let Some((latents, exact_codes)) = exact {
@@ -199,7 +202,7 @@ fn evaluate(name: &str) -> Option<Evaluation> {
                 boundary.add_exact(first, &codes, &latents, &exact_codes);
             }
         } else if let Some(boundary) = vq_rows.as_mut() {
-            let codes = values::<i64>(&out.codes);
+            let codes = values::<i64>(out.codes.tensor());
             indices.extend(codes.iter().copied());
             let first = add_vq_rows(boundary, &rows, &codebook, &codes);
             if let Some((latents, exact_codes)) = exact {

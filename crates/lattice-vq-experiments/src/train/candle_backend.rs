@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::VarMap;
-use lattice_vq_candle::{VqVae, VqVaeOutput, seeded_var_builder};
+use lattice_vq_candle::{Codes, VqVae, VqVaeOutput, seeded_var_builder};
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 
 use super::adam;
@@ -62,6 +62,7 @@ pub struct CandleBackend {
     model: VqVae,
     device: Device,
     has_ema: bool,
+    is_lattice: bool,
     /// Adam moments by variable name, created at the first step.
     moments: HashMap<String, (Tensor, Tensor)>,
     steps: u64,
@@ -98,6 +99,7 @@ impl CandleBackend {
             model,
             device,
             has_ema: matches!(quantizer, QuantizerConfig::VqEma(_)),
+            is_lattice: matches!(quantizer, QuantizerConfig::Lattice(_)),
             moments: HashMap::new(),
             steps: 0,
         })
@@ -155,10 +157,11 @@ impl CandleBackend {
         Ok(())
     }
 
-    /// The quantizer's weight (lattice basis or codebook), copied: a VQ-EMA forward in
-    /// training mode updates it after quantizing with it.
-    fn codebook_snapshot(&self, kind: CodeKind) -> Result<Option<Tensor>> {
-        if kind != CodeKind::Vectors {
+    /// The lattice basis `(1, D)`, copied, for quantized vectors (a training step updates it
+    /// after the forward); `None` for other kinds or quantizers (VQ's vectors are the
+    /// output's points).
+    fn basis_snapshot(&self, kind: CodeKind) -> Result<Option<Tensor>> {
+        if kind != CodeKind::Vectors || !self.is_lattice {
             return Ok(None);
         }
         let data = self.varmap.data().lock().expect("var map lock");
@@ -172,16 +175,14 @@ impl CandleBackend {
         &self,
         out: &lattice_vq_candle::QuantizerOutput,
         kind: CodeKind,
-        codebook: Option<&Tensor>,
+        basis: Option<&Tensor>,
     ) -> Result<CodeRows> {
         let rows = match kind {
             CodeKind::None => CodeRows::default(),
             CodeKind::Codes => {
-                let codes = &out.codes;
-                let dim = if codes.rank() == 4 {
-                    codes.dim(D::Minus1).map_err(fail)?
-                } else {
-                    1
+                let (codes, dim) = match &out.codes {
+                    Codes::Lattice(v) => (v, v.dim(D::Minus1).map_err(fail)?),
+                    Codes::Indices(i) => (i, 1),
                 };
                 let data: Vec<i64> = codes
                     .flatten_all()
@@ -195,26 +196,41 @@ impl CandleBackend {
                 }
             }
             CodeKind::Vectors => {
-                let codebook = codebook.ok_or_else(|| Error::Invalid {
-                    what: "code kind".into(),
-                    problem: "quantized vectors need the codebook from before the forward".into(),
-                })?;
-                let dim = codebook.dim(1).map_err(fail)?;
                 // The quantizer's own output `e` (before the straight-through `z + (e - z)`,
-                // whose float rounding would make every latent a new vector): `w * v` for a
-                // lattice, the codebook row for VQ.
-                let vectors: Vec<f32> = if out.codes.rank() == 4 {
-                    out.codes
-                        .to_dtype(DType::F32)
-                        .and_then(|v| v.broadcast_mul(&codebook.reshape(dim)?))
-                } else {
-                    out.codes
-                        .flatten_all()
-                        .and_then(|i| codebook.index_select(&i, 0))
-                }
-                .and_then(|e| e.flatten_all())
-                .and_then(|e| e.to_vec1())
-                .map_err(fail)?;
+                // whose float rounding would make every latent a new vector), bit for bit.
+                let (vectors, dim) = match &out.codes {
+                    // `w * v` from the basis of the forward: the layer's points on the CPU
+                    // are the core's `b * v + 0`, which turns the `-0` of a zero code on a
+                    // negative entry into `+0`, and the counter tells them apart.
+                    Codes::Lattice(v) => {
+                        let basis = basis.ok_or_else(|| Error::Invalid {
+                            what: "code kind".into(),
+                            problem: "quantized vectors need the basis from before the forward"
+                                .into(),
+                        })?;
+                        let dim = basis.dim(1).map_err(fail)?;
+                        let vectors = v
+                            .to_dtype(DType::F32)
+                            .and_then(|v| v.broadcast_mul(&basis.reshape(dim)?));
+                        (vectors, dim)
+                    }
+                    // The codewords the forward picked (a VQ-EMA update comes after), one
+                    // per pixel in NHWC order: the points of images are an NCHW view of
+                    // channels-last rows.
+                    Codes::Indices(_) => {
+                        let points = &out.points;
+                        let rows = if points.rank() == 4 {
+                            points.permute((0, 2, 3, 1))
+                        } else {
+                            Ok(points.clone())
+                        };
+                        (rows, self.model.quantizer().dim())
+                    }
+                };
+                let vectors: Vec<f32> = vectors
+                    .and_then(|e| e.flatten_all())
+                    .and_then(|e| e.to_vec1())
+                    .map_err(fail)?;
                 CodeRows::from_vectors(&vectors, dim)
             }
         };
@@ -255,24 +271,24 @@ impl Backend for CandleBackend {
         kind: CodeKind,
     ) -> Result<(StepStats, CodeRows)> {
         let images = self.images(batch)?;
-        let codebook = self.codebook_snapshot(kind)?;
+        let basis = self.basis_snapshot(kind)?;
         let out = self.model.forward_t(&images, true).map_err(fail)?;
         let (loss, stats) = stats(&out, &images)?;
         let grads = loss.backward().map_err(fail)?;
         self.adam_step(&grads, lr)?;
-        Ok((stats, self.codes(&out.quantizer, kind, codebook.as_ref())?))
+        Ok((stats, self.codes(&out.quantizer, kind, basis.as_ref())?))
     }
 
     fn quantize(&mut self, batch: &Batch, train: bool, kind: CodeKind) -> Result<CodeRows> {
         let images = self.images(batch)?;
         let latents = self.model.encode(&images).map_err(fail)?.detach();
-        let codebook = self.codebook_snapshot(kind)?;
+        let basis = self.basis_snapshot(kind)?;
         let out = self
             .model
             .quantizer()
-            .forward_t(&latents, train)
+            .quantize(&latents, train)
             .map_err(fail)?;
-        self.codes(&out, kind, codebook.as_ref())
+        self.codes(&out, kind, basis.as_ref())
     }
 
     fn evaluate(

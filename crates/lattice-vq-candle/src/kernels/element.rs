@@ -1,18 +1,27 @@
-//! Access to candle's CPU storage by element type, for this crate's CPU ops.
+//! The kernels' element types: `f32` and `f64`, with access to candle's CPU storage of them.
+//!
+//! Deliberately not `lattice_vq_core::LatticeFloat`: the kernels are plain float arithmetic
+//! (candle's own `WithDType` operations) and need nothing of the lattice math.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Result};
-use lattice_vq_core::LatticeFloat;
+use candle_core::{CpuStorage, Result, WithDType};
 
-/// Element types of the CPU path, with access to candle's storage of them.
-pub(crate) trait Element: LatticeFloat {
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// `f32` or `f64` (sealed: the matrix-product kernel supports exactly these), with access to
+/// candle's storage of them.
+pub(crate) trait KernelFloat: WithDType + sealed::Sealed {
     /// The storage's elements, if they are `Self`.
     fn slice(storage: &CpuStorage) -> Option<&[Self]>;
     /// Values as candle storage.
     fn storage(values: Vec<Self>) -> CpuStorage;
 }
 
-impl Element for f32 {
+impl KernelFloat for f32 {
     fn slice(storage: &CpuStorage) -> Option<&[Self]> {
         match storage {
             CpuStorage::F32(values) => Some(values),
@@ -25,7 +34,7 @@ impl Element for f32 {
     }
 }
 
-impl Element for f64 {
+impl KernelFloat for f64 {
     fn slice(storage: &CpuStorage) -> Option<&[Self]> {
         match storage {
             CpuStorage::F64(values) => Some(values),
@@ -39,7 +48,7 @@ impl Element for f64 {
 }
 
 /// A storage's elements as `T`, or an error naming the op.
-pub(crate) fn elements<'a, T: Element>(storage: &'a CpuStorage, op: &str) -> Result<&'a [T]> {
+pub(crate) fn elements<'a, T: KernelFloat>(storage: &'a CpuStorage, op: &str) -> Result<&'a [T]> {
     T::slice(storage).ok_or_else(|| {
         candle_core::Error::Msg(format!(
             "{op}: all tensors must have one dtype, f32 or f64 (found {:?})",

@@ -7,8 +7,8 @@
 //! `candle_nn::ops::leaky_relu` is `max(x, 0) + slope * min(x, 0)`, five ops forward and
 //! about twenty backward, and halves both branches at exactly `x == 0`.
 
+use super::KernelFloat;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
-use lattice_vq_core::LatticeFloat;
 use rayon::prelude::*;
 
 /// An elementwise activation applied to a convolution's output (after its bias).
@@ -25,16 +25,16 @@ impl Activation {
     /// The reference model's `nn.ReLU()`.
     pub(crate) const RELU: Self = Self::LeakyRelu(0.0);
 
-    fn slope<T: LatticeFloat>(self) -> Option<T> {
+    fn slope<T: KernelFloat>(self) -> Option<T> {
         match self {
             Self::Identity => None,
-            Self::LeakyRelu(slope) => Some(T::from_f64(slope).unwrap_or_else(T::zero)),
+            Self::LeakyRelu(slope) => Some(T::from_f64(slope)),
         }
     }
 
     /// `rows` (contiguous, `bias.len()` channels per row when a bias is given) replaced by
     /// `activation(row + bias)`.
-    pub(crate) fn finish<T: LatticeFloat>(self, rows: &mut [T], bias: Option<&[T]>) {
+    pub(crate) fn finish<T: KernelFloat>(self, rows: &mut [T], bias: Option<&[T]>) {
         let slope = self.slope::<T>();
         let activate = |v: T| match slope {
             Some(slope) if v <= T::zero() => v * slope,
@@ -130,7 +130,7 @@ struct ActivationGrad {
     slope: f64,
 }
 
-fn select<T: LatticeFloat>(output: &[T], grad: &[T], slope: T) -> Vec<T> {
+fn select<T: KernelFloat>(output: &[T], grad: &[T], slope: T) -> Vec<T> {
     let mut out = Vec::new();
     output
         .par_iter()

@@ -12,12 +12,12 @@
 //! `(C * K * K) x (N * OH * OW)` window matrix (29 MB for a 3x3 64-channel layer of the
 //! Fashion-MNIST model at batch 64) is never whole in memory.
 
-use lattice_vq_core::LatticeFloat;
+use crate::kernels::KernelFloat;
 use rayon::prelude::*;
 
 use super::geometry::{Geometry, Images, col2im_add};
-use crate::activation::Activation;
-use crate::gemm::{Matrix, multiply};
+use crate::kernels::activation::Activation;
+use crate::kernels::gemm::{Matrix, multiply};
 
 /// About this many window rows per task: two 14x14 images, so that a batch of 64 makes 32
 /// tasks and a task's windows (256 x 576 floats for a 3x3 64-channel layer) stay in cache.
@@ -37,7 +37,7 @@ pub(crate) struct Epilogue<'a, T> {
 
 /// The window rows of images `first..first + count`: the images themselves when a window is
 /// one pixel of a contiguous image, else `im2col` into `buffer`.
-fn windows<'a, T: LatticeFloat>(
+fn windows<'a, T: KernelFloat>(
     image: &Images<'a, T>,
     g: &Geometry,
     first: usize,
@@ -57,7 +57,7 @@ fn windows<'a, T: LatticeFloat>(
 
 /// `out = epilogue(im2col(image) * a)`: `out` is `(N * OH * OW) x P` row-major, `a` is
 /// `g.window_len() x P`.
-pub(crate) fn windows_product<T: LatticeFloat>(
+pub(crate) fn windows_product<T: KernelFloat>(
     image: &Images<'_, T>,
     g: &Geometry,
     positions: usize,
@@ -79,7 +79,7 @@ pub(crate) fn windows_product<T: LatticeFloat>(
 
 /// `out = epilogue(col2im(rows * a^T))`: `rows` is `(N * OH * OW) x P` row-major and
 /// contiguous, `a` is `g.window_len() x P`, `out` the contiguous `(N, H, W, C)` images.
-pub(crate) fn adjoint_product<T: LatticeFloat>(
+pub(crate) fn adjoint_product<T: KernelFloat>(
     rows: &[T],
     g: &Geometry,
     positions: usize,
@@ -120,7 +120,7 @@ const PARTIAL_SUMS: usize = 16;
 /// `im2col(image)^T * rows`, a `g.window_len() x P` row-major matrix; `rows` is
 /// `(N * OH * OW) x P`, row-major and contiguous. Deterministic: tasks are summed in
 /// [`PARTIAL_SUMS`] fixed groups, the groups in order.
-pub(crate) fn windows_gram<T: LatticeFloat>(
+pub(crate) fn windows_gram<T: KernelFloat>(
     image: &Images<'_, T>,
     g: &Geometry,
     positions: usize,
@@ -155,11 +155,11 @@ pub(crate) fn windows_gram<T: LatticeFloat>(
 }
 
 /// The elementwise sum of equal-length vectors, first to last.
-pub(crate) fn sum_in_order<T: LatticeFloat>(partials: Vec<Vec<T>>) -> Vec<T> {
+pub(crate) fn sum_in_order<T: KernelFloat>(partials: Vec<Vec<T>>) -> Vec<T> {
     let mut partials = partials.into_iter();
     let mut total = partials.next().unwrap_or_default();
     for partial in partials {
-        total.iter_mut().zip(partial).for_each(|(a, b)| *a = *a + b);
+        total.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
     }
     total
 }
@@ -167,7 +167,7 @@ pub(crate) fn sum_in_order<T: LatticeFloat>(partials: Vec<Vec<T>>) -> Vec<T> {
 /// A `(D0, D1, K, K)` kernel (any strides, `offset` and `strides` of its layout) as the
 /// `(K * K * D1) x D0` matrix `A[(ky, kx, j), i] = w[i, j, ky, kx]`: the image side's channels
 /// `D1` inside each tap, the rows side's channels `D0` across.
-pub(crate) fn weights_to_matrix<T: LatticeFloat>(
+pub(crate) fn weights_to_matrix<T: KernelFloat>(
     w: &[T],
     dims: [usize; 4],
     strides: [usize; 4],
@@ -188,7 +188,7 @@ pub(crate) fn weights_to_matrix<T: LatticeFloat>(
 
 /// The inverse of [`weights_to_matrix`]: a `(K * K * D1) x D0` matrix back to a contiguous
 /// `(D0, D1, K, K)` kernel.
-pub(crate) fn matrix_to_weights<T: LatticeFloat>(a: &[T], dims: [usize; 4]) -> Vec<T> {
+pub(crate) fn matrix_to_weights<T: KernelFloat>(a: &[T], dims: [usize; 4]) -> Vec<T> {
     let [d0, d1, k, _] = dims;
     let mut w = Vec::with_capacity(a.len());
     for i in 0..d0 {

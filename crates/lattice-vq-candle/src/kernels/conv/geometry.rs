@@ -3,8 +3,8 @@
 //! position, one row each) and its adjoint `col2im` (window rows added back onto the pixels
 //! they were read from).
 
+use crate::kernels::KernelFloat;
 use candle_core::{Layout, Result};
-use lattice_vq_core::LatticeFloat;
 
 /// A convolution seen from its image side: `batch` images of `height x width x channels`,
 /// read by a `kernel x kernel` window at `stride`, with `padding` zeros around.
@@ -74,7 +74,7 @@ pub(crate) struct Images<'a, T> {
     offset: usize,
 }
 
-impl<'a, T: LatticeFloat> Images<'a, T> {
+impl<'a, T: KernelFloat> Images<'a, T> {
     /// `data` laid out by `layout`, which must be `(N, H, W, C)` as `g` says.
     ///
     /// # Errors
@@ -149,7 +149,7 @@ impl<'a, T: LatticeFloat> Images<'a, T> {
 
 /// The adjoint of [`Images::im2col`]: add window rows (`count` images' worth, row-major,
 /// `g.window_len()` wide) onto the contiguous `(count, H, W, C)` images they were read from.
-pub(crate) fn col2im_add<T: LatticeFloat>(g: &Geometry, windows: &[T], images: &mut [T]) {
+pub(crate) fn col2im_add<T: KernelFloat>(g: &Geometry, windows: &[T], images: &mut [T]) {
     let (rows, columns) = g.grid().expect("geometry checked by the caller");
     let c = g.channels;
     let positions = rows * columns;
@@ -165,7 +165,7 @@ pub(crate) fn col2im_add<T: LatticeFloat>(g: &Geometry, windows: &[T], images: &
             if let (Some(sy), Some(sx)) = (g.source(y, ky, g.height), g.source(x, kx, g.width)) {
                 let start = ((image * g.height + sy) * g.width + sx) * c;
                 for (pixel, &cell) in images[start..start + c].iter_mut().zip(cells) {
-                    *pixel = *pixel + cell;
+                    *pixel += cell;
                 }
             }
         }

@@ -8,7 +8,7 @@
 //! position's window as a row), one matrix product, bias and activation; its input gradient
 //! is a product and `col2im` (the adjoint of `im2col`), its kernel gradient the product of
 //! windows and output gradient. A transposed convolution is the same pieces in the other
-//! order. Each runs on chunks of whole images in parallel (`kernels`), and each layer is one
+//! order. Each runs on chunks of whole images in parallel (`products`), and each layer is one
 //! autograd node (`ops`).
 //!
 //! Data is channels-last `(N, H, W, C)` inside: the layout in which a window is a few
@@ -19,12 +19,12 @@
 //! (CUDA has kernels of its own).
 
 mod geometry;
-mod kernels;
 mod ops;
+mod products;
 
 use candle_core::{DType, Result, Tensor};
 
-use crate::activation::Activation;
+use crate::kernels::activation::Activation;
 use geometry::Geometry;
 use ops::{Convolution, Product, Shapes};
 
@@ -79,7 +79,7 @@ fn path_for(x: &Tensor) -> Path {
 /// use candle_core::{Device, Tensor};
 /// let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &Device::Cpu)?;
 /// let kernel = Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &Device::Cpu)?;
-/// let ours = lattice_vq_candle::conv::conv2d(&x, &kernel, None, 1, 1)?;
+/// let ours = lattice_vq_candle::kernels::conv2d(&x, &kernel, None, 1, 1)?;
 /// let theirs = x.conv2d(&kernel, 1, 1, 1, 1)?;
 /// let gap = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
 /// assert!(gap < 1e-4);
@@ -115,7 +115,7 @@ pub fn conv2d(
 /// use candle_core::{Device, Tensor};
 /// let x = Tensor::randn(0f32, 1.0, (2, 3, 7, 7), &Device::Cpu)?;
 /// let kernel = Tensor::randn(0f32, 1.0, (3, 4, 4, 4), &Device::Cpu)?;
-/// let ours = lattice_vq_candle::conv::conv_transpose2d(&x, &kernel, None, 2, 1)?;
+/// let ours = lattice_vq_candle::kernels::conv_transpose2d(&x, &kernel, None, 2, 1)?;
 /// assert_eq!(ours.dims(), &[2, 4, 14, 14]);
 /// let theirs = x.conv_transpose2d(&kernel, 1, 0, 2, 1)?;
 /// let gap = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;

@@ -1,12 +1,12 @@
 //! Matrix products on one thread through the `gemm` crate (the kernel candle's CPU backend
 //! calls), behind bounds checks: the crate's only `unsafe`.
 //!
-//! The convolutions (`crate::conv`) split their work into image chunks themselves and multiply
+//! The convolutions (`super::conv`) split their work into image chunks themselves and multiply
 //! each chunk on one thread, with the chunk's windows still in cache; candle's `matmul` would
 //! thread one whole product by column blocks into a freshly zeroed buffer. Speed:
 //! `docs/benchmarks.md` (the conv_profile bench).
 
-use lattice_vq_core::LatticeFloat;
+use super::KernelFloat;
 
 /// A strided read-only view of a `rows x columns` matrix: entry `(i, j)` is
 /// `data[i * row_stride + j * column_stride]`.
@@ -78,7 +78,7 @@ fn stride(value: usize) -> isize {
 /// If the inner dimensions differ, `out` has another length, or a view reaches outside its
 /// slice: internal invariants of the convolutions, checked because the kernel reads raw
 /// pointers.
-pub(crate) fn multiply<T: LatticeFloat>(
+pub(crate) fn multiply<T: KernelFloat>(
     out: &mut [T],
     lhs: Matrix<'_, T>,
     rhs: Matrix<'_, T>,
@@ -105,7 +105,7 @@ pub(crate) fn multiply<T: LatticeFloat>(
     // SAFETY: the kernel reads lhs at i * row_stride + k * column_stride for i < lhs.rows and
     // k < lhs.columns, rhs likewise, and writes out at i * rhs.columns + j: all checked above
     // to lie inside the three slices, and `out` is borrowed exclusively so it aliases neither
-    // input. T is f32 or f64 (LatticeFloat is sealed), which the kernel supports.
+    // input. T is f32 or f64 (KernelFloat is sealed), which the kernel supports.
     #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(

@@ -1,6 +1,6 @@
 //! The convolutions as candle ops: one differentiable op per (transposed) convolution with
 //! its bias and activation fused, whose backward pass is two more ops built from the same
-//! three kernels ([`super::kernels`]).
+//! three kernels ([`super::products`]).
 //!
 //! Fusing keeps the autograd graph to one node per layer. candle's backward allocates a
 //! zeroed gradient for every node input and adds into it; with `im2col`, a matrix product,
@@ -12,13 +12,13 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, S
 use rayon::prelude::*;
 
 use super::geometry::{Geometry, Images};
-use super::kernels::{
+use super::products::{
     Epilogue, adjoint_product, matrix_to_weights, sum_in_order, weights_to_matrix, windows_gram,
     windows_product,
 };
-use crate::activation::Activation;
-use crate::element::{Element, elements};
-use crate::gemm::Matrix;
+use crate::kernels::activation::Activation;
+use crate::kernels::gemm::Matrix;
+use crate::kernels::{KernelFloat, elements};
 
 /// The elements of a contiguous layout of the given dims.
 fn contiguous<'a, T>(
@@ -80,8 +80,8 @@ impl Shapes {
         ]
     }
 
-    /// `A` of [`super::kernels`] from a kernel tensor's storage.
-    fn matrix<T: Element>(&self, w: &[T], layout: &Layout) -> Result<Vec<T>> {
+    /// `A` of [`super::products`] from a kernel tensor's storage.
+    fn matrix<T: KernelFloat>(&self, w: &[T], layout: &Layout) -> Result<Vec<T>> {
         let dims = self.kernel_dims();
         if layout.dims() != dims {
             candle_core::bail!("convolution: kernel {:?} must be {dims:?}", layout.shape());
@@ -94,7 +94,7 @@ impl Shapes {
     /// Run one kernel: `first` and `second` as [`Product`] says, `bias` (its output channels)
     /// and `activation` applied to a forward product's output.
     #[allow(clippy::too_many_arguments)]
-    fn run<T: Element>(
+    fn run<T: KernelFloat>(
         &self,
         product: Product,
         first: (&CpuStorage, &Layout),
@@ -288,13 +288,13 @@ struct BiasGrad {
 
 /// Per-channel sums of `(rows, channels)` values; deterministic (fixed chunks, summed in
 /// order).
-fn channel_sums<T: Element>(values: &[T], channels: usize) -> Vec<T> {
+fn channel_sums<T: KernelFloat>(values: &[T], channels: usize) -> Vec<T> {
     let partials: Vec<Vec<T>> = values
         .par_chunks(channels * 1024)
         .map(|rows| {
             let mut sums = vec![T::zero(); channels];
             for row in rows.chunks_exact(channels) {
-                sums.iter_mut().zip(row).for_each(|(s, &v)| *s = *s + v);
+                sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
             }
             sums
         })
