@@ -1,0 +1,73 @@
+//! Errors as the suites check them: the adapters' error enums mapped onto one small enum.
+
+use std::fmt;
+
+/// An adapter error, by the variant the suites check, with its message (`Display`).
+///
+/// Each backend maps its own `Error` onto this: `Error::Core(e)` to [`Failure::Core`]
+/// unchanged, `Error::InputShape { what, .. }` to [`Failure::InputShape`], the checkpoint
+/// variants to theirs, `Error::Io` to [`Failure::Io`], the host framework's own error
+/// (`Error::Candle`, `Error::Torch`) to [`Failure::Host`]; anything else to
+/// [`Failure::Other`]. The messages are the error's `Display`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// A rule of the core math was broken.
+    Core(lattice_vq_core::Error),
+    /// An input tensor has the wrong rank, width or dtype.
+    InputShape {
+        /// Which input (`"latents"`, `"images"`, `"codes"`).
+        what: String,
+        /// The message.
+        message: String,
+    },
+    /// A checkpoint lacks a tensor the model needs.
+    MissingTensor(String),
+    /// A checkpoint tensor has another shape than the model's.
+    TensorShape(String),
+    /// A checkpoint holds tensors the model does not have.
+    UnexpectedTensors(String),
+    /// Reading or writing a file failed.
+    Io(String),
+    /// The host framework reported an error.
+    Host(String),
+    /// Anything else, or a harness failure (a tensor of an unexpected dtype, say).
+    Other(String),
+}
+
+impl Failure {
+    /// The error's message.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Core(e) => e.to_string(),
+            Self::InputShape { message, .. } => message.clone(),
+            Self::MissingTensor(m)
+            | Self::TensorShape(m)
+            | Self::UnexpectedTensors(m)
+            | Self::Io(m)
+            | Self::Host(m)
+            | Self::Other(m) => m.clone(),
+        }
+    }
+
+    /// An input-shape failure for `what`.
+    pub fn input_shape(what: &str, message: impl Into<String>) -> Self {
+        Self::InputShape {
+            what: what.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<lattice_vq_core::Error> for Failure {
+    fn from(e: lattice_vq_core::Error) -> Self {
+        Self::Core(e)
+    }
+}
