@@ -11,9 +11,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use lattice_vq_experiments::train::BackendKind;
 use lattice_vq_experiments::train::checkpoint::write_json;
 use lattice_vq_experiments::train::checkpoint_eval::{EvalOptions, EvalSplit, evaluate_checkpoint};
+use lattice_vq_experiments::train::{BackendKind, DatasetKind, Device, QuantizerKind};
 
 /// Evaluate a VQ-VAE checkpoint in eval mode.
 #[derive(Debug, Parser)]
@@ -22,12 +22,12 @@ struct Args {
     /// Safetensors file with the model's variables (official tensor names).
     #[arg(long)]
     checkpoint: PathBuf,
-    /// lattice, dense-lattice, vq or vq-ema (default: inferred from the file).
-    #[arg(long)]
-    quantizer: Option<String>,
-    /// fashion-mnist, celeba, ffhq1024, folder or synthetic.
-    #[arg(long, default_value = "fashion-mnist")]
-    dataset: String,
+    /// The quantizer (default: inferred from the file).
+    #[arg(long, value_enum)]
+    quantizer: Option<QuantizerKind>,
+    /// The dataset.
+    #[arg(long, value_enum, default_value_t = DatasetKind::FashionMnist)]
+    dataset: DatasetKind,
     /// Folder of the dataset (default: the dataset's own lookup).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -37,9 +37,9 @@ struct Args {
     /// Framework (tch needs `--features tch`).
     #[arg(long, value_enum, default_value = "candle")]
     backend: BackendKind,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// cpu, cuda (the first GPU) or cuda:N.
+    #[arg(long, default_value_t = Device::Cpu)]
+    device: Device,
     /// Images per batch.
     #[arg(long, default_value_t = 500)]
     batch_size: usize,

@@ -16,7 +16,9 @@ use std::time::Instant;
 use clap::Parser;
 use lattice_vq_experiments::train::run::{make_backend, train};
 use lattice_vq_experiments::train::run_folder;
-use lattice_vq_experiments::train::{BackendKind, Protocol, TrainOptions, datasets};
+use lattice_vq_experiments::train::{
+    BackendKind, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions, datasets,
+};
 
 /// Train the sparse LL-VQ-VAE briefly on Fashion-MNIST (candle, CPU).
 #[derive(Debug, Parser)]
@@ -41,11 +43,11 @@ fn main() {
     let args = Args::parse();
     let start = Instant::now();
     let options = TrainOptions {
-        dataset: "fashion-mnist".into(),
+        dataset: DatasetKind::FashionMnist,
         data_dir: None,
-        quantizer: "lattice".into(),
+        quantizer: QuantizerKind::Lattice,
         backend: BackendKind::Candle,
-        device: "cpu".into(),
+        device: Device::Cpu,
         epochs: 1,
         batch_size: 64,
         lr: 1e-3,
@@ -63,7 +65,7 @@ fn main() {
         // A quick start starts over: no resuming from an earlier quickstart's checkpoint.
         // Only a run's own outputs are removed; a folder holding anything else is refused.
         run_folder::clear(&options.out_dir)?;
-        let splits = datasets::open(&options.dataset, None)?;
+        let splits = datasets::open(options.dataset, None)?;
         eprintln!("data: {}", splits.source);
         let mut backend = make_backend(&options)?;
         train(&options, &splits, backend.as_mut())

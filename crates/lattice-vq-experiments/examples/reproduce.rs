@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use lattice_vq_experiments::train::run::{RunResult, run};
 use lattice_vq_experiments::train::tables::{PaperTable, mean_std, paper_table};
-use lattice_vq_experiments::train::{BackendKind, Protocol, TrainOptions};
+use lattice_vq_experiments::train::{BackendKind, Device, Protocol, QuantizerKind, TrainOptions};
 
 /// Reproduce a table of the paper (2, 3, 4 or 5).
 #[derive(Debug, Parser)]
@@ -33,9 +33,9 @@ struct Args {
     /// Framework (tch needs `--features tch`).
     #[arg(long, value_enum, default_value = "tch")]
     backend: BackendKind,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// cpu, cuda (the first GPU) or cuda:N.
+    #[arg(long, default_value_t = Device::Cpu)]
+    device: Device,
     /// Folder of the dataset (default: the dataset's own lookup).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -45,9 +45,9 @@ struct Args {
     /// Intra-op threads of libtorch.
     #[arg(long)]
     threads: Option<usize>,
-    /// Only these rows (quantizer names), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    rows: Option<Vec<String>>,
+    /// Only these rows (quantizers), comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    rows: Option<Vec<QuantizerKind>>,
     /// Output folder (default: runs/tableN).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -85,7 +85,7 @@ fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
         if args
             .rows
             .as_ref()
-            .is_some_and(|r| !r.iter().any(|q| q == row.quantizer))
+            .is_some_and(|r| !r.contains(&row.quantizer))
         {
             results.push(Vec::new());
             continue;
@@ -93,11 +93,11 @@ fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
         let mut runs = Vec::new();
         for &seed in &args.seeds {
             let options = TrainOptions {
-                dataset: table.dataset.into(),
+                dataset: table.dataset,
                 data_dir: args.data_dir.clone(),
-                quantizer: row.quantizer.into(),
+                quantizer: row.quantizer,
                 backend: args.backend,
-                device: args.device.clone(),
+                device: args.device,
                 epochs: args.epochs,
                 batch_size: table.batch_size,
                 lr: 1e-3,
@@ -110,7 +110,7 @@ fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
                 count_train_codes: true,
                 out_dir: out
                     .join(&protocol)
-                    .join(row.quantizer)
+                    .join(row.quantizer.name())
                     .join(format!("seed-{seed}")),
                 progress: !args.quiet,
             };

@@ -13,27 +13,29 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use lattice_vq_experiments::train::{self, BackendKind, Protocol, TrainOptions};
+use lattice_vq_experiments::train::{
+    self, BackendKind, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions,
+};
 
 /// Train the paper's VQ-VAE (LL-VQ, dense LL-VQ, VQ or VQ-EMA) and evaluate it.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// fashion-mnist, celeba, ffhq1024, folder or synthetic.
-    #[arg(long, default_value = "fashion-mnist")]
-    dataset: String,
+    /// The dataset.
+    #[arg(long, value_enum, default_value_t = DatasetKind::FashionMnist)]
+    dataset: DatasetKind,
     /// Folder of the dataset (default: the dataset's own lookup, e.g. $LATTICE_VQ_DATA).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// lattice (the paper's sparse LL-VQ), dense-lattice, vq or vq-ema.
-    #[arg(long, default_value = "lattice")]
-    quantizer: String,
+    /// The quantizer.
+    #[arg(long, value_enum, default_value_t = QuantizerKind::Lattice)]
+    quantizer: QuantizerKind,
     /// Framework (tch needs `--features tch`).
     #[arg(long, value_enum, default_value = "candle")]
     backend: BackendKind,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// cpu, cuda (the first GPU) or cuda:N.
+    #[arg(long, default_value_t = Device::Cpu)]
+    device: Device,
     /// Epochs (the paper: 5).
     #[arg(long, default_value_t = 5)]
     epochs: usize,

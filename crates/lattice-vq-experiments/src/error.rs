@@ -43,6 +43,16 @@ pub enum Error {
     /// A lattice-vq-core rule was broken (bad latents, codes out of range, bad config).
     #[error(transparent)]
     Core(#[from] lattice_vq_core::Error),
+    /// A name that is none of an option's values (a dataset, quantizer or device).
+    #[error("unknown {what} {name:?}: expected one of {expected}")]
+    Unknown {
+        /// The option.
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The values it takes, comma-separated.
+        expected: &'static str,
+    },
     /// An option or a combination of options that cannot work.
     #[error("invalid {what}: {problem}")]
     Invalid {

@@ -10,6 +10,8 @@ mod bad_options;
 mod defects;
 #[path = "training/faults.rs"]
 mod faults;
+#[path = "training/names.rs"]
+mod names;
 #[path = "training/official.rs"]
 mod official;
 #[path = "training/protocol.rs"]

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::embedded::embedded_sample;
 use super::idx::{IdxArray, read_idx};
 use crate::error::{Error, Result};
 
@@ -121,50 +120,6 @@ impl FashionMnist {
             pixels,
             labels: labels.data,
         })
-    }
-}
-
-/// Where [`load_or_embedded`] found the images.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The full dataset's files in this directory.
-    Files(PathBuf),
-    /// The small sample compiled into the crate ([`embedded_sample`]): 4,000 training and
-    /// 1,000 test images, for smoke runs only; its results are not the paper's.
-    Embedded,
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Files(dir) => write!(f, "{}", dir.display()),
-            Source::Embedded => {
-                f.write_str("embedded fashion-mnist sample (4000 train, 1000 test)")
-            }
-        }
-    }
-}
-
-/// Load `split` from the directory [`locate`] finds, or from the [embedded
-/// sample](embedded_sample) when none of the places searched holds the dataset. The
-/// [`Source`] says which; callers should report it, since the sample is far smaller.
-///
-/// # Errors
-/// A directory that is found but holds a missing, truncated or corrupt file is an error
-/// naming the file, never a silent fallback to the sample.
-pub fn load_or_embedded(explicit: Option<&Path>, split: Split) -> Result<(FashionMnist, Source)> {
-    load_or_embedded_in(&search_path(explicit), split)
-}
-
-/// [`load_or_embedded`] over the given `candidates` directories only, first match wins.
-///
-/// # Errors
-/// As [`load_or_embedded`].
-pub fn load_or_embedded_in(candidates: &[PathBuf], split: Split) -> Result<(FashionMnist, Source)> {
-    match locate_in(candidates) {
-        Ok(dir) => Ok((FashionMnist::load(&dir, split)?, Source::Files(dir))),
-        Err(Error::NotFound { .. }) => Ok((embedded_sample(split)?, Source::Embedded)),
-        Err(other) => Err(other),
     }
 }
 

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use lattice_vq_core::HyperLogLog;
 
 use super::evaluate::{EvalReport, evaluate};
-use super::run::{make_backend, progress_bar};
-use super::{BackendKind, Protocol, TrainOptions};
+use super::progress_bar::progress_bar;
+use super::run::make_backend;
+use super::{BackendKind, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions};
 use crate::error::{Error, Result};
 
 /// Which images to evaluate on.
@@ -26,17 +27,17 @@ pub struct EvalOptions {
     /// A safetensors file with the model's variables (official names).
     pub checkpoint: PathBuf,
     /// The quantizer; `None` infers it from the file's tensors.
-    pub quantizer: Option<String>,
+    pub quantizer: Option<QuantizerKind>,
     /// The dataset.
-    pub dataset: String,
+    pub dataset: DatasetKind,
     /// Where the dataset is.
     pub data_dir: Option<PathBuf>,
     /// Which split.
     pub split: EvalSplit,
     /// The framework.
     pub backend: BackendKind,
-    /// `cpu`, `cuda` or `cuda:N`.
-    pub device: String,
+    /// The device.
+    pub device: Device,
     /// Images per batch (results do not depend on it).
     pub batch_size: usize,
     /// At most this many images.
@@ -49,13 +50,13 @@ pub struct EvalOptions {
     pub progress: bool,
 }
 
-/// The quantizer a checkpoint holds, from its tensor names and shapes: `vq-ema` (an
-/// `ema_w`), `vq` (a `K x D` codebook) or `lattice` (a `(1, D)` basis; sparse and dense
+/// The quantizer a checkpoint holds, from its tensor names and shapes: VQ-EMA (an `ema_w`),
+/// VQ (a `K x D` codebook) or the sparse lattice (a `(1, D)` basis; sparse and dense
 /// lattices evaluate alike).
 ///
 /// # Errors
 /// An unreadable file, or one without a quantizer.
-pub fn infer_quantizer(checkpoint: &Path) -> Result<&'static str> {
+pub fn infer_quantizer(checkpoint: &Path) -> Result<QuantizerKind> {
     let tensors =
         candle_core::safetensors::load(checkpoint, &candle_core::Device::Cpu).map_err(|e| {
             Error::Format {
@@ -64,14 +65,14 @@ pub fn infer_quantizer(checkpoint: &Path) -> Result<&'static str> {
             }
         })?;
     if tensors.contains_key("_quantizer.ema_w") {
-        return Ok("vq-ema");
+        return Ok(QuantizerKind::VqEma);
     }
     match tensors
         .get("_quantizer.embedding.weight")
         .map(|t| t.dims().to_vec())
     {
-        Some(dims) if dims.first() == Some(&1) => Ok("lattice"),
-        Some(_) => Ok("vq"),
+        Some(dims) if dims.first() == Some(&1) => Ok(QuantizerKind::Lattice),
+        Some(_) => Ok(QuantizerKind::Vq),
         None => Err(Error::Format {
             path: checkpoint.to_path_buf(),
             problem: "no _quantizer.embedding.weight: not a VQ-VAE checkpoint".into(),
@@ -90,22 +91,22 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
             problem: "must be at least 1".into(),
         });
     }
-    let quantizer = match &options.quantizer {
-        Some(q) => q.clone(),
-        None => infer_quantizer(&options.checkpoint)?.to_string(),
+    let quantizer = match options.quantizer {
+        Some(q) => q,
+        None => infer_quantizer(&options.checkpoint)?,
     };
-    let splits = super::datasets::open(&options.dataset, options.data_dir.as_deref())?;
+    let splits = super::datasets::open(options.dataset, options.data_dir.as_deref())?;
     let dataset = match options.split {
         EvalSplit::Test => splits.test,
         EvalSplit::Train => splits.train,
         EvalSplit::Validation => splits.validation,
     };
     let train_options = TrainOptions {
-        dataset: options.dataset.clone(),
+        dataset: options.dataset,
         data_dir: options.data_dir.clone(),
         quantizer,
         backend: options.backend,
-        device: options.device.clone(),
+        device: options.device,
         epochs: 0,
         batch_size: options.batch_size,
         lr: 0.0,

@@ -1,9 +1,11 @@
-//! Opening a dataset by name, with the paper's splits.
+//! Opening a dataset, with the paper's splits.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use super::kinds::DatasetKind;
 use crate::data::celeba::Partition;
+use crate::data::embedded::{self, Source};
 use crate::data::fashion_mnist::{self, Split};
 use crate::data::{
     CelebA, Dataset, ImageFolder, ImageShape, Subset, Synthetic, ffhq, random_split,
@@ -23,6 +25,20 @@ pub struct Splits {
     pub source: String,
 }
 
+impl Splits {
+    /// Evaluation batches for a run training in batches of `training`: larger than
+    /// training's for small images (fewer, fuller batches; the results do not depend on it),
+    /// the training size for large ones (FFHQ's 1024x1024 images would not fit a GPU 256 at
+    /// a time).
+    pub fn eval_batch_size(&self, training: usize) -> usize {
+        if self.test.shape().len() <= 64 * 64 {
+            training.max(256)
+        } else {
+            training
+        }
+    }
+}
+
 /// The seed of held-out splits: fixed, so every run holds out the same images.
 pub const SPLIT_SEED: u64 = 0;
 
@@ -33,10 +49,7 @@ pub const VALIDATION_FROM_TEST: usize = 500;
 /// Images of the synthetic dataset's training split (its test and validation have 256).
 pub const SYNTHETIC_TRAIN: usize = 2048;
 
-/// The names [`open`] knows.
-pub const DATASETS: &str = "fashion-mnist, celeba, ffhq1024, folder, synthetic";
-
-/// Open dataset `name` with the paper's splits:
+/// Open `dataset` with the paper's splits:
 /// - `fashion-mnist`: `data_dir`, `$LATTICE_VQ_DATA`, `/usr/share/datasets/fashion-mnist`,
 ///   else the embedded sample; 55k/5k train/validation split of the training file (a fixed
 ///   shuffle), the 10k test file;
@@ -48,8 +61,8 @@ pub const DATASETS: &str = "fashion-mnist, celeba, ffhq1024, folder, synthetic";
 ///
 /// # Errors
 /// [`Error::NotFound`] when a dataset's folder is missing, loading errors naming the file,
-/// [`Error::Invalid`] for an unknown name or a `data_dir` that is not a folder.
-pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
+/// [`Error::Invalid`] for a `data_dir` that is not a folder.
+pub fn open(dataset: DatasetKind, data_dir: Option<&Path>) -> Result<Splits> {
     // A folder asked for that is not there is a typo to report, not a cue to fall back on
     // the system dataset or the embedded sample.
     if let Some(dir) = data_dir
@@ -63,19 +76,15 @@ pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
     let needs_dir = || {
         data_dir.ok_or_else(|| Error::NotFound {
             dataset: "images",
-            searched: format!("nothing: --data-dir is required for {name}"),
+            searched: format!("nothing: --data-dir is required for {dataset}"),
         })
     };
-    match name {
-        "fashion-mnist" => {
-            let (train, source) = fashion_mnist::load_or_embedded(data_dir, Split::Train)?;
+    match dataset {
+        DatasetKind::FashionMnist => {
+            let (train, source) = embedded::load_or_embedded(data_dir, Split::Train)?;
             let test = match &source {
-                fashion_mnist::Source::Files(dir) => {
-                    fashion_mnist::FashionMnist::load(dir, Split::Test)?
-                }
-                fashion_mnist::Source::Embedded => {
-                    crate::data::embedded::embedded_sample(Split::Test)?
-                }
+                Source::Files(dir) => fashion_mnist::FashionMnist::load(dir, Split::Test)?,
+                Source::Embedded => embedded::embedded_sample(Split::Test)?,
             };
             let train: Arc<dyn Dataset> = Arc::new(train);
             // The paper's 55k/5k split of the 60k training images (a twelfth held out).
@@ -87,7 +96,7 @@ pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
                 source: source.to_string(),
             })
         }
-        "celeba" => {
+        DatasetKind::Celeba => {
             let root = needs_dir()?;
             Ok(Splits {
                 train: Arc::new(CelebA::open(root, Partition::Train)?),
@@ -96,7 +105,7 @@ pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
                 source: root.display().to_string(),
             })
         }
-        "ffhq1024" => {
+        DatasetKind::Ffhq1024 => {
             let dir = needs_dir()?;
             let test: Arc<dyn Dataset> = Arc::new(ffhq::open(dir, crate::data::Split::Test)?);
             Ok(Splits {
@@ -106,7 +115,7 @@ pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
                 source: dir.display().to_string(),
             })
         }
-        "folder" => {
+        DatasetKind::Folder => {
             let dir = needs_dir()?;
             let files = crate::data::folder::list_images(dir)?;
             let shape = first_image_shape(dir, files.first())?;
@@ -129,7 +138,7 @@ pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
                 source: dir.display().to_string(),
             })
         }
-        "synthetic" => {
+        DatasetKind::Synthetic => {
             let shape = ImageShape {
                 channels: 1,
                 height: 28,
@@ -142,10 +151,6 @@ pub fn open(name: &str, data_dir: Option<&Path>) -> Result<Splits> {
                 source: "synthetic".into(),
             })
         }
-        other => Err(Error::Invalid {
-            what: "dataset".into(),
-            problem: format!("{other:?} is not one of {DATASETS}"),
-        }),
     }
 }
 

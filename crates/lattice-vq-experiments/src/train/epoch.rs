@@ -10,8 +10,8 @@ use lattice_vq_core::UniqueCodes;
 use super::checkpoint::{self, EpochTally, LoopState};
 use super::datasets::Splits;
 use super::evaluate::evaluate;
-use super::metrics::{EpochRecord, MetricsLog, StepRecord};
-use super::run::{eval_batch_size, progress_bar};
+use super::metrics::{EpochMode, EpochRecord, MetricsLog, StepRecord};
+use super::progress_bar::progress_bar;
 use super::{Backend, CodeKind, StepStats, TrainOptions};
 use crate::data::{BatchOptions, Batches};
 use crate::error::Result;
@@ -46,17 +46,6 @@ pub(super) struct Progress<'a> {
     pub(super) clock: Clock,
 }
 
-/// What an epoch does at its learning rate: train, only update a VQ-EMA codebook (the
-/// paper's protocol after epoch 1: lr 0, but training-mode forwards still move it), or
-/// nothing.
-fn mode(lr: f64, has_ema_state: bool) -> &'static str {
-    match (lr == 0.0, has_ema_state) {
-        (false, _) => "trained",
-        (true, true) => "ema-only",
-        (true, false) => "skipped",
-    }
-}
-
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ ((epoch as u64 + 1) << 32)
 }
@@ -74,14 +63,16 @@ pub(super) fn run_epoch(
 ) -> Result<()> {
     let epoch = progress.state.epoch;
     let lr = options.protocol.learning_rate(options.lr, epoch);
-    let mode = mode(lr, backend.has_ema_state());
+    // Train, only update a VQ-EMA codebook (the paper's protocol after epoch 1: lr 0, but
+    // training-mode forwards still move it), or nothing.
+    let mode = EpochMode::at(lr, backend.has_ema_state());
     let started = Instant::now();
-    if mode != "skipped" {
+    if mode != EpochMode::Skipped {
         run_batches(options, splits, backend, progress, lr, mode)?;
     }
     let tally = progress.state.epoch_so_far;
     let validation_mse = match (mode, progress.state.epochs.last()) {
-        ("skipped", Some(previous)) => previous.validation_mse,
+        (EpochMode::Skipped, Some(previous)) => previous.validation_mse,
         _ => Some(validate(options, splits, backend)?),
     };
     let record = EpochRecord {
@@ -93,7 +84,7 @@ pub(super) fn run_epoch(
         mean: scale(&tally.sum, tally.steps),
         train_unique_codes: progress.codes.take().map_or(0, |c| c.len()),
         validation_mse,
-        mode: mode.into(),
+        mode,
         seconds: started.elapsed().as_secs_f64(),
     };
     eprintln!(
@@ -128,7 +119,7 @@ fn run_batches(
     backend: &mut dyn Backend,
     progress: &mut Progress<'_>,
     lr: f64,
-    mode: &str,
+    mode: EpochMode,
 ) -> Result<()> {
     let epoch = progress.state.epoch;
     let mut batch_options =
@@ -157,7 +148,7 @@ fn run_batches(
     for batch in Batches::new(splits.train.clone(), &batch_options) {
         let batch = batch?;
         let tally = &mut progress.state.epoch_so_far;
-        if mode == "ema-only" {
+        if mode == EpochMode::EmaOnly {
             backend
                 .quantize(&batch, true, CodeKind::Codes)?
                 .count_into(progress.codes)?;
@@ -180,7 +171,7 @@ fn run_batches(
         progress.state.batch_in_epoch += 1;
         bar.inc(1);
         let due = options.checkpoint_every > 0
-            && mode == "trained"
+            && mode == EpochMode::Trained
             && progress
                 .state
                 .global_step
@@ -204,7 +195,7 @@ fn validate(options: &TrainOptions, splits: &Splits, backend: &mut dyn Backend) 
     let report = evaluate(
         backend,
         splits.validation.clone(),
-        eval_batch_size(options, splits),
+        splits.eval_batch_size(options.batch_size),
         options.max_eval_images,
         None,
         |_, _| {},

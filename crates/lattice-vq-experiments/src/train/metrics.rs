@@ -117,11 +117,50 @@ pub struct EpochRecord {
     pub train_unique_codes: usize,
     /// Per-pixel MSE on the validation split, eval mode (`None` without one).
     pub validation_mse: Option<f64>,
-    /// How the epoch ran: `trained`; `ema-only` (learning rate 0: encoder and quantizer in
-    /// training mode so the EMA codebook moves, as in the official run); `skipped`
-    /// (learning rate 0 and no EMA state: the official run changed nothing in it, Adam with
-    /// lr 0 leaves every weight as it is).
-    pub mode: String,
+    /// How the epoch ran.
+    pub mode: EpochMode,
     /// Seconds spent in the epoch.
     pub seconds: f64,
+}
+
+/// How an epoch ran at its learning rate, written to `metrics.jsonl` as `trained`,
+/// `ema-only` or `skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EpochMode {
+    /// Training steps at a learning rate above 0.
+    #[default]
+    Trained,
+    /// Learning rate 0 with a VQ-EMA quantizer: encoder and quantizer run in training mode
+    /// so the EMA codebook moves, as in the official run; nothing else changes.
+    EmaOnly,
+    /// Learning rate 0 and no EMA state: the official run changed nothing in it (Adam with
+    /// lr 0 leaves every weight as it is), so no batch runs.
+    Skipped,
+}
+
+impl EpochMode {
+    /// The mode of an epoch at learning rate `lr` for a quantizer with EMA state or not.
+    pub fn at(lr: f64, has_ema_state: bool) -> Self {
+        match (lr == 0.0, has_ema_state) {
+            (false, _) => Self::Trained,
+            (true, true) => Self::EmaOnly,
+            (true, false) => Self::Skipped,
+        }
+    }
+
+    /// `trained`, `ema-only` or `skipped`, as `metrics.jsonl` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Trained => "trained",
+            Self::EmaOnly => "ema-only",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for EpochMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

@@ -17,13 +17,16 @@ pub mod checkpoint;
 pub mod checkpoint_eval;
 pub mod counting;
 pub mod datasets;
+pub mod device;
 mod epoch;
 pub mod epoch_codes;
 pub mod evaluate;
+pub mod kinds;
 pub mod loop_state;
 pub mod metrics;
 pub mod optimizer_state;
 pub mod options;
+mod progress_bar;
 pub mod resume_options;
 pub mod run;
 pub mod run_folder;
@@ -32,6 +35,9 @@ pub mod tables;
 pub mod tch_backend;
 
 pub use counting::{CodeKind, CodeRows};
+pub use device::Device;
+pub use kinds::{DatasetKind, QuantizerKind};
+pub use metrics::EpochMode;
 pub use options::{BackendKind, Protocol, TrainOptions};
 
 /// What one training step measured (the values of the loss terms before the update).

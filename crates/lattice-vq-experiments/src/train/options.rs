@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::device::Device;
+use super::kinds::{DatasetKind, QuantizerKind};
+
 /// The learning-rate schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -38,16 +41,16 @@ pub enum BackendKind {
 /// A training run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainOptions {
-    /// `fashion-mnist`, `celeba`, `ffhq1024`, `folder` or `synthetic`.
-    pub dataset: String,
+    /// The dataset.
+    pub dataset: DatasetKind,
     /// Where the dataset is (`None`: the dataset's own lookup).
     pub data_dir: Option<PathBuf>,
-    /// `lattice`, `dense-lattice`, `vq` or `vq-ema`.
-    pub quantizer: String,
+    /// The quantizer.
+    pub quantizer: QuantizerKind,
     /// The framework.
     pub backend: BackendKind,
-    /// `cpu`, `cuda` or `cuda:N`.
-    pub device: String,
+    /// The device.
+    pub device: Device,
     /// Epochs (the paper: 5).
     pub epochs: usize,
     /// Images per batch (the paper: 64, FFHQ 32).

@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use lattice_vq_core::{BasisInit, LatticeQuantizerConfig, QuantizerConfig, VqVaeConfig};
+use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, LoopState};
 use super::datasets::Splits;
 use super::epoch::{Clock, Progress, run_epoch};
 use super::evaluate::{EvalReport, count_codes, evaluate};
-use super::metrics::{EpochRecord, MetricsLog};
+use super::metrics::{EpochMode, EpochRecord, MetricsLog};
+use super::progress_bar::progress_bar;
 use super::{Backend, BackendKind, CodeKind, TrainOptions};
 use crate::error::{Error, Result};
 
@@ -37,39 +37,16 @@ pub struct RunResult {
     pub model: PathBuf,
 }
 
-/// The model and quantizer configs for a run's options.
+/// The model and quantizer configs for a run's options ([`super::DatasetKind::model`],
+/// [`super::QuantizerKind::config`]).
 ///
 /// # Errors
-/// [`Error::Invalid`] for an unknown dataset or quantizer.
+/// None since the dataset and the quantizer are enums (unknown names fail where they are
+/// parsed); the `Result` stays for the callers that match on it
+/// (`crates/lattice-vq-fuzz/src/run_state.rs`).
 pub fn model_configs(options: &TrainOptions) -> Result<(VqVaeConfig, QuantizerConfig)> {
-    let model_name = match options.dataset.as_str() {
-        "synthetic" | "fashion-mnist" => "fashion-mnist",
-        // Any RGB folder gets CelebA's model: one downsampling stage, 3 channels.
-        "folder" => "celeba",
-        other => other,
-    };
-    let model = VqVaeConfig::for_dataset(model_name).ok_or_else(|| Error::Invalid {
-        what: "dataset".into(),
-        problem: format!("no model config for {model_name:?}"),
-    })?;
-    let unit_init = || {
-        QuantizerConfig::Lattice(
-            LatticeQuantizerConfig::new(512, model.embedding_dim)
-                .with_init(BasisInit::Symmetric(1.0)),
-        )
-    };
-    let quantizer = match options.quantizer.as_str() {
-        // Table 3's first row: the sparse size loss from the dense variant's U(-1, 1) init.
-        "lattice-unit-init" => Some(unit_init()),
-        name => QuantizerConfig::by_name(name, model.embedding_dim),
-    }
-    .ok_or_else(|| Error::Invalid {
-        what: "quantizer".into(),
-        problem: format!(
-            "{:?} is not one of lattice, dense-lattice, lattice-unit-init, vq, vq-ema",
-            options.quantizer
-        ),
-    })?;
+    let model = options.dataset.model();
+    let quantizer = options.quantizer.config(model.embedding_dim);
     Ok((model, quantizer))
 }
 
@@ -83,7 +60,8 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
     crate::heap::retain_freed_memory();
     match options.backend {
         BackendKind::Candle => {
-            let device = super::candle_backend::device(&options.device)?;
+            // The backend still takes the device's name (src/train/candle_backend.rs).
+            let device = super::candle_backend::device(&options.device.to_string())?;
             Ok(Box::new(super::candle_backend::CandleBackend::new(
                 &model,
                 &quantizer,
@@ -96,7 +74,8 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
             if let Some(threads) = options.threads {
                 tch::set_num_threads(threads as i32);
             }
-            let device = super::tch_backend::device(&options.device)?;
+            // The backend still takes the device's name (src/train/tch_backend.rs).
+            let device = super::tch_backend::device(&options.device.to_string())?;
             Ok(Box::new(super::tch_backend::TchBackend::new(
                 &model,
                 &quantizer,
@@ -112,21 +91,6 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
                 .into(),
         }),
     }
-}
-
-/// A progress bar with rate and ETA, or a hidden one.
-pub fn progress_bar(visible: bool, len: u64, message: String) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len).with_message(message);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>22} [{elapsed_precise}] {bar:30} {pos}/{len} {per_sec} ETA {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar
 }
 
 /// Train as `options` say, resuming from the newest checkpoint in `options.out_dir` when
@@ -272,7 +236,7 @@ fn test_and_pictures(
     let test = evaluate(
         backend,
         splits.test.clone(),
-        eval_batch_size(options, splits),
+        splits.eval_batch_size(options.batch_size),
         options.max_eval_images,
         None,
         |batch, reconstruction| {
@@ -296,7 +260,7 @@ fn test_and_pictures(
             &reconstructions,
             shape,
             count,
-            value_range(&options.dataset),
+            options.dataset.value_range(),
         )?;
     }
     Ok(test)
@@ -353,27 +317,8 @@ pub fn finished(options: &TrainOptions) -> Result<Option<RunResult>> {
     Ok((comparable(&result.options) == comparable(options)).then_some(result))
 }
 
-/// Evaluation batches: larger than training's for small images (fewer, fuller batches; the
-/// results do not depend on it), the training size for large ones (FFHQ's 1024x1024 images
-/// would not fit a GPU 256 at a time).
-pub(super) fn eval_batch_size(options: &TrainOptions, splits: &Splits) -> usize {
-    if splits.test.shape().len() <= 64 * 64 {
-        options.batch_size.max(256)
-    } else {
-        options.batch_size
-    }
-}
-
 /// Test images shown in `reconstructions.png`.
 const PICTURES: usize = 8;
-
-/// The range image values live in: Fashion-MNIST's `x / 255 - 0.5`, else `[0, 1]`.
-fn value_range(dataset: &str) -> (f32, f32) {
-    match dataset {
-        "fashion-mnist" | "synthetic" => (-0.5, 0.5),
-        _ => (0.0, 1.0),
-    }
-}
 
 /// `loss.png` (reconstruction MSE and total loss per step, from `metrics.jsonl`) and
 /// `codebook_usage.png` (distinct codes per epoch).
@@ -405,7 +350,7 @@ fn write_plots(out: &std::path::Path, epochs: &[EpochRecord]) -> Result<()> {
     }
     let usage: Vec<(f64, f64)> = epochs
         .iter()
-        .filter(|e| e.mode != "skipped")
+        .filter(|e| e.mode != EpochMode::Skipped)
         .map(|e| (e.epoch as f64 + 1.0, e.train_unique_codes as f64))
         .collect();
     if !usage.is_empty() {
@@ -432,7 +377,7 @@ pub fn run(options: &TrainOptions) -> Result<RunResult> {
         );
         return Ok(done);
     }
-    let splits = super::datasets::open(&options.dataset, options.data_dir.as_deref())?;
+    let splits = super::datasets::open(options.dataset, options.data_dir.as_deref())?;
     let mut backend = make_backend(options)?;
     train(options, &splits, backend.as_mut())
 }

@@ -1,13 +1,15 @@
 //! The paper's result tables: which runs make each row, and the numbers printed in the
 //! paper and measured on the official checkpoints (`shared/design/paper-notes.md`).
 
+use super::kinds::{DatasetKind, QuantizerKind};
+
 /// One row of a paper table.
 #[derive(Debug, Clone, Copy)]
 pub struct PaperRow {
     /// The row's label in the paper.
     pub label: &'static str,
-    /// Our quantizer name for it.
-    pub quantizer: &'static str,
+    /// Our quantizer for it.
+    pub quantizer: QuantizerKind,
     /// The paper's reconstruction error.
     pub reconstruction: &'static str,
     /// The paper's "No. embeddings/dataset" (`-` where it printed none).
@@ -26,8 +28,8 @@ pub struct PaperTable {
     pub number: u8,
     /// What it compares.
     pub title: &'static str,
-    /// Our dataset name.
-    pub dataset: &'static str,
+    /// Our dataset.
+    pub dataset: DatasetKind,
     /// The paper's batch size for it.
     pub batch_size: usize,
     /// Its rows.
@@ -40,16 +42,21 @@ impl PaperTable {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] naming the first unknown row and listing the table's rows.
-    pub fn check_rows(&self, rows: &[String]) -> crate::Result<()> {
-        let known: Vec<&str> = self.rows.iter().map(|r| r.quantizer).collect();
-        match rows.iter().find(|r| !known.contains(&r.as_str())) {
+    pub fn check_rows(&self, rows: &[QuantizerKind]) -> crate::Result<()> {
+        let known: Vec<QuantizerKind> = self.rows.iter().map(|r| r.quantizer).collect();
+        match rows.iter().find(|r| !known.contains(r)) {
             None => Ok(()),
             Some(unknown) => Err(crate::Error::Invalid {
                 what: "rows".into(),
                 problem: format!(
-                    "no row of table {} is {unknown:?}: its rows are {}",
+                    "no row of table {} is {:?}: its rows are {}",
                     self.number,
-                    known.join(", ")
+                    unknown.name(),
+                    known
+                        .iter()
+                        .map(|q| q.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }),
         }
@@ -58,7 +65,7 @@ impl PaperTable {
 
 const fn row(
     label: &'static str,
-    quantizer: &'static str,
+    quantizer: QuantizerKind,
     reconstruction: &'static str,
     embeddings: &'static str,
     time: &'static str,
@@ -79,37 +86,49 @@ pub fn paper_table(number: u8) -> Option<PaperTable> {
         2 => PaperTable {
             number,
             title: "FFHQ-1024: VQ, VQ-EMA and LL-VQ",
-            dataset: "ffhq1024",
+            dataset: DatasetKind::Ffhq1024,
             batch_size: 32,
             rows: vec![
-                row("VQ-VAE", "vq", "0.0063", "36", "231 min"),
-                row("VQ-VAE (EMA)", "vq-ema", "0.0033", "87,982", "85 min"),
-                row("LL-VQ-VAE", "lattice", "0.0018", "1,405", "79 min"),
+                row("VQ-VAE", QuantizerKind::Vq, "0.0063", "36", "231 min"),
+                row(
+                    "VQ-VAE (EMA)",
+                    QuantizerKind::VqEma,
+                    "0.0033",
+                    "87,982",
+                    "85 min",
+                ),
+                row(
+                    "LL-VQ-VAE",
+                    QuantizerKind::Lattice,
+                    "0.0018",
+                    "1,405",
+                    "79 min",
+                ),
             ],
         },
         3 => PaperTable {
             number,
             title: "FFHQ-1024: LL-VQ initialisation and size-loss sign",
-            dataset: "ffhq1024",
+            dataset: DatasetKind::Ffhq1024,
             batch_size: 32,
             rows: vec![
                 row(
                     "init (-1, 1), gamma 1",
-                    "lattice-unit-init",
+                    QuantizerKind::LatticeUnitInit,
                     "0.0016",
                     "7,439",
                     "-",
                 ),
                 row(
                     "init (-9.76, 9.76), gamma 1",
-                    "lattice",
+                    QuantizerKind::Lattice,
                     "0.0018",
                     "1,405",
                     "-",
                 ),
                 row(
                     "init (-1, 1), gamma -1",
-                    "dense-lattice",
+                    QuantizerKind::DenseLattice,
                     "0.0006",
                     "-",
                     "-",
@@ -119,15 +138,27 @@ pub fn paper_table(number: u8) -> Option<PaperTable> {
         4 => PaperTable {
             number,
             title: "CelebA: VQ, VQ-EMA, LL-VQ and dense LL-VQ",
-            dataset: "celeba",
+            dataset: DatasetKind::Celeba,
             batch_size: 64,
             rows: vec![
-                row("VQ-VAE", "vq", "0.0025", "98", "54 min"),
-                row("VQ-VAE (EMA)", "vq-ema", "0.0057", "34,210", "19 min"),
-                row("LL-VQ-VAE", "lattice", "0.0017", "890", "17 min"),
+                row("VQ-VAE", QuantizerKind::Vq, "0.0025", "98", "54 min"),
+                row(
+                    "VQ-VAE (EMA)",
+                    QuantizerKind::VqEma,
+                    "0.0057",
+                    "34,210",
+                    "19 min",
+                ),
+                row(
+                    "LL-VQ-VAE",
+                    QuantizerKind::Lattice,
+                    "0.0017",
+                    "890",
+                    "17 min",
+                ),
                 row(
                     "LL-VQ-VAE (dense)",
-                    "dense-lattice",
+                    QuantizerKind::DenseLattice,
                     "0.00009",
                     "-",
                     "16 min",
@@ -137,24 +168,42 @@ pub fn paper_table(number: u8) -> Option<PaperTable> {
         5 => PaperTable {
             number,
             title: "Fashion-MNIST: VQ, VQ-EMA, LL-VQ and dense LL-VQ",
-            dataset: "fashion-mnist",
+            dataset: DatasetKind::FashionMnist,
             batch_size: 64,
             rows: vec![
                 PaperRow {
                     official: Some(("0.0122602", "17")),
-                    ..row("VQ-VAE", "vq", "0.013", "32", "89 s")
+                    ..row("VQ-VAE", QuantizerKind::Vq, "0.013", "32", "89 s")
                 },
                 PaperRow {
                     official: Some(("0.0296100", "201")),
-                    ..row("VQ-VAE (EMA)", "vq-ema", "0.047", "63,566", "84 s")
+                    ..row(
+                        "VQ-VAE (EMA)",
+                        QuantizerKind::VqEma,
+                        "0.047",
+                        "63,566",
+                        "84 s",
+                    )
                 },
                 PaperRow {
                     official: Some(("0.0094180", "399")),
-                    ..row("LL-VQ-VAE", "lattice", "0.009", "1,781", "84 s")
+                    ..row(
+                        "LL-VQ-VAE",
+                        QuantizerKind::Lattice,
+                        "0.009",
+                        "1,781",
+                        "84 s",
+                    )
                 },
                 PaperRow {
                     official: Some(("0.0070142", "1,913,257")),
-                    ..row("LL-VQ-VAE (dense)", "dense-lattice", "0.007", "-", "85 s")
+                    ..row(
+                        "LL-VQ-VAE (dense)",
+                        QuantizerKind::DenseLattice,
+                        "0.007",
+                        "-",
+                        "85 s",
+                    )
                 },
             ],
         },

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
-use lattice_vq_experiments::data::embedded::{TEST_LEN, TRAIN_LEN, embedded_sample};
+use lattice_vq_experiments::data::embedded::{
+    Source, TEST_LEN, TRAIN_LEN, embedded_sample, load_or_embedded_in,
+};
 use lattice_vq_experiments::data::{Dataset, Split};
-use lattice_vq_experiments::fashion_mnist::{FashionMnist, Source, load_or_embedded_in, locate_in};
+use lattice_vq_experiments::fashion_mnist::{FashionMnist, locate_in};
 
 use crate::support::{error_path, gzip, idx_bytes, write};
 

@@ -12,16 +12,16 @@ use lattice_vq_experiments::train::checkpoint::{self, LoopState};
 use lattice_vq_experiments::train::datasets::{self, Splits};
 use lattice_vq_experiments::train::run::{make_backend, train};
 use lattice_vq_experiments::train::tables::paper_table;
-use lattice_vq_experiments::train::{BackendKind, run_folder};
+use lattice_vq_experiments::train::{BackendKind, DatasetKind, QuantizerKind, run_folder};
 use lattice_vq_experiments::{Error, Result};
 
 use crate::support::{Interrupted, backends, smoke_options, steps};
 
 /// A run of 10 steps interrupted at step 7, so `checkpoints/` holds step 4's.
 fn interrupted_run(dir: &Path, backend: BackendKind) -> (Splits, Error) {
-    let mut options = smoke_options(dir, "lattice", backend, 10);
+    let mut options = smoke_options(dir, QuantizerKind::Lattice, backend, 10);
     options.checkpoint_every = 4;
-    let splits = datasets::open("synthetic", None).unwrap();
+    let splits = datasets::open(DatasetKind::Synthetic, None).unwrap();
     let mut interrupted = Interrupted {
         inner: make_backend(&options).unwrap(),
         steps_left: 6,
@@ -69,7 +69,7 @@ fn d2_clearing_an_output_folder_that_holds_other_files_is_refused() {
 fn d3_resuming_with_other_options_is_refused_and_with_the_same_ones_continues() {
     let dir = tempfile::tempdir().unwrap();
     let (splits, _) = interrupted_run(dir.path(), BackendKind::Candle);
-    let mut other = smoke_options(dir.path(), "lattice", BackendKind::Candle, 10);
+    let mut other = smoke_options(dir.path(), QuantizerKind::Lattice, BackendKind::Candle, 10);
     other.checkpoint_every = 4;
     other.seed = 8;
     other.batch_size = 8;
@@ -85,7 +85,7 @@ fn d3_resuming_with_other_options_is_refused_and_with_the_same_ones_continues() 
     );
 
     // Options that do not shape the weights may change (progress bars, threads).
-    let mut same = smoke_options(dir.path(), "lattice", BackendKind::Candle, 10);
+    let mut same = smoke_options(dir.path(), QuantizerKind::Lattice, BackendKind::Candle, 10);
     same.checkpoint_every = 4;
     same.progress = false;
     same.threads = Some(2);
@@ -96,7 +96,12 @@ fn d3_resuming_with_other_options_is_refused_and_with_the_same_ones_continues() 
 #[test]
 fn d4_a_data_dir_that_does_not_exist_is_an_error_not_a_fallback() {
     let missing = Path::new("/nonexistent/lattice-vq-test-data");
-    for dataset in ["fashion-mnist", "folder", "celeba", "ffhq1024"] {
+    for dataset in [
+        DatasetKind::FashionMnist,
+        DatasetKind::Folder,
+        DatasetKind::Celeba,
+        DatasetKind::Ffhq1024,
+    ] {
         let error = datasets::open(dataset, Some(missing))
             .unwrap_err()
             .to_string();
@@ -111,9 +116,9 @@ fn d4_a_data_dir_that_does_not_exist_is_an_error_not_a_fallback() {
 fn d5_a_resumed_epoch_records_the_whole_epoch() {
     for backend in backends() {
         let whole = tempfile::tempdir().unwrap();
-        let mut options = smoke_options(whole.path(), "lattice", backend, 10);
+        let mut options = smoke_options(whole.path(), QuantizerKind::Lattice, backend, 10);
         options.checkpoint_every = 4;
-        let splits = datasets::open("synthetic", None).unwrap();
+        let splits = datasets::open(DatasetKind::Synthetic, None).unwrap();
         let uninterrupted = {
             let mut b = make_backend(&options).unwrap();
             train(&options, &splits, b.as_mut()).unwrap()
@@ -121,7 +126,7 @@ fn d5_a_resumed_epoch_records_the_whole_epoch() {
 
         let dir = tempfile::tempdir().unwrap();
         let (splits, _) = interrupted_run(dir.path(), backend);
-        let mut options = smoke_options(dir.path(), "lattice", backend, 10);
+        let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, backend, 10);
         options.checkpoint_every = 4;
         let mut b = make_backend(&options).unwrap();
         let resumed = train(&options, &splits, b.as_mut()).unwrap();
@@ -173,12 +178,12 @@ fn splits_without_validation() -> Splits {
 #[test]
 fn d8_evaluations_of_no_images_are_errors_not_an_error_of_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = smoke_options(dir.path(), "lattice", BackendKind::Candle, 2);
+    let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, BackendKind::Candle, 2);
     options.max_eval_images = Some(0);
     let error = options.validate().unwrap_err().to_string();
     assert!(error.contains("max eval images"), "{error}");
 
-    let options = smoke_options(dir.path(), "lattice", BackendKind::Candle, 2);
+    let options = smoke_options(dir.path(), QuantizerKind::Lattice, BackendKind::Candle, 2);
     let mut backend = make_backend(&options).unwrap();
     let error = train(&options, &splits_without_validation(), backend.as_mut())
         .unwrap_err()
@@ -250,7 +255,7 @@ fn d9_an_optimizer_state_without_moments_or_with_wrong_shapes_is_refused() {
             let dir = tempfile::tempdir().unwrap();
             interrupted_run(dir.path(), backend);
             let path = edit_optimizer(dir.path(), edit);
-            let options = smoke_options(dir.path(), "lattice", backend, 10);
+            let options = smoke_options(dir.path(), QuantizerKind::Lattice, backend, 10);
             let mut fresh = make_backend(&options).unwrap();
             let latest = checkpoint::latest(dir.path()).unwrap().unwrap();
             let error = fresh
@@ -280,7 +285,7 @@ fn d10_stray_and_empty_checkpoint_folders_fall_back_to_the_complete_one() {
             .ends_with("step-00000004-epoch-0000-batch-00000004")
     );
 
-    let mut options = smoke_options(dir.path(), "lattice", BackendKind::Candle, 10);
+    let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, BackendKind::Candle, 10);
     options.checkpoint_every = 4;
     resume(&options, &splits).unwrap();
     let numbers: Vec<u64> = steps(dir.path()).iter().map(|s| s.0).collect();
@@ -290,12 +295,18 @@ fn d10_stray_and_empty_checkpoint_folders_fall_back_to_the_complete_one() {
 #[test]
 fn d12_a_row_selection_that_matches_no_row_says_so() {
     let table = paper_table(5).unwrap();
-    let error = table.check_rows(&["foo".into()]).unwrap_err().to_string();
+    // Table 5 (Fashion-MNIST) has no row of the unit-initialised lattice (Table 3's).
+    let error = table
+        .check_rows(&[QuantizerKind::LatticeUnitInit])
+        .unwrap_err()
+        .to_string();
     assert!(
-        error.contains("\"foo\"") && error.contains("lattice"),
+        error.contains("\"lattice-unit-init\"") && error.contains("dense-lattice"),
         "{error}"
     );
-    table.check_rows(&["lattice".into(), "vq".into()]).unwrap();
+    table
+        .check_rows(&[QuantizerKind::Lattice, QuantizerKind::Vq])
+        .unwrap();
 }
 
 /// Rewrite the state of the newest checkpoint in `dir` with `edit` applied.
@@ -314,7 +325,7 @@ fn d13_an_edited_state_is_refused_before_it_changes_anything() {
     edit_state(dir.path(), |s| s.metrics_bytes = 1 << 40);
     let metrics = dir.path().join("metrics.jsonl");
     let before = std::fs::metadata(&metrics).unwrap().len();
-    let mut options = smoke_options(dir.path(), "lattice", BackendKind::Candle, 10);
+    let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, BackendKind::Candle, 10);
     options.checkpoint_every = 4;
     let error = resume(&options, &splits).unwrap_err().to_string();
     assert!(error.contains("metrics.jsonl"), "{error}");
@@ -324,7 +335,7 @@ fn d13_an_edited_state_is_refused_before_it_changes_anything() {
     let dir = tempfile::tempdir().unwrap();
     let (splits, _) = interrupted_run(dir.path(), BackendKind::Candle);
     edit_state(dir.path(), |s| s.epoch = 5);
-    let mut options = smoke_options(dir.path(), "lattice", BackendKind::Candle, 10);
+    let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, BackendKind::Candle, 10);
     options.checkpoint_every = 4;
     let error = resume(&options, &splits).unwrap_err().to_string();
     assert!(error.contains("state.json"), "{error}");
@@ -362,7 +373,7 @@ fn written_files_get_the_permissions_of_any_new_file() {
 fn d11_a_checkpoint_that_cannot_be_read_is_named_once() {
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap();
-        let options = smoke_options(dir.path(), "lattice", backend, 1);
+        let options = smoke_options(dir.path(), QuantizerKind::Lattice, backend, 1);
         let mut fresh = make_backend(&options).unwrap();
         let missing = dir.path().join("absent.safetensors");
         let error = fresh.load(&missing, None).unwrap_err().to_string();
@@ -383,7 +394,7 @@ fn d3_an_options_file_that_leaves_out_an_optional_field_still_resumes() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     saved.as_object_mut().unwrap().remove("data_dir");
     std::fs::write(&path, saved.to_string()).unwrap();
-    let mut options = smoke_options(dir.path(), "lattice", BackendKind::Candle, 10);
+    let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, BackendKind::Candle, 10);
     options.checkpoint_every = 4;
     resume(&options, &splits).unwrap();
     assert_eq!(steps(dir.path()).len(), 10);

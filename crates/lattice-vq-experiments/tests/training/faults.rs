@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use lattice_vq_experiments::train::run::{make_backend, run};
-use lattice_vq_experiments::train::{BackendKind, Protocol, TrainOptions, checkpoint};
+use lattice_vq_experiments::train::{
+    BackendKind, Protocol, QuantizerKind, TrainOptions, checkpoint,
+};
 
 use crate::support::smoke_options;
 
@@ -171,7 +173,7 @@ fn scenario(name: &'static str, work: &Path, edit: impl FnOnce(&mut TrainOptions
     std::fs::create_dir_all(work.join(name)).unwrap();
     let mut options = smoke_options(
         &work.join(name).join("reference"),
-        "lattice",
+        QuantizerKind::Lattice,
         BackendKind::Candle,
         4,
     );
@@ -372,7 +374,7 @@ fn a_run_killed_anywhere_resumes_to_the_uninterrupted_result() {
         }),
         // VQ-EMA's frozen epochs still move its codebook.
         scenario("paper-ema", work.path(), |o| {
-            o.quantizer = "vq-ema".into();
+            o.quantizer = QuantizerKind::VqEma;
             o.epochs = 2;
             o.protocol = Protocol::Paper;
             o.max_steps_per_epoch = Some(2);
@@ -500,7 +502,12 @@ fn a_full_disk_is_an_error_naming_the_file_and_keeps_the_last_checkpoint() {
         else {
             return skip_or_fail("cannot mount a tmpfs (needs root)");
         };
-        let mut options = smoke_options(&disk.0.join("run"), "lattice", BackendKind::Candle, 12);
+        let mut options = smoke_options(
+            &disk.0.join("run"),
+            QuantizerKind::Lattice,
+            BackendKind::Candle,
+            12,
+        );
         options.epochs = 2;
         options.checkpoint_every = 2;
         let error = run(&options).expect_err("a run that cannot fit must fail");

@@ -8,6 +8,7 @@ use lattice_vq_experiments::fashion_mnist;
 use lattice_vq_experiments::train::checkpoint_eval::{
     EvalOptions, EvalSplit, evaluate_checkpoint, infer_quantizer,
 };
+use lattice_vq_experiments::train::{DatasetKind, Device, QuantizerKind};
 
 fn checkpoint(name: &str) -> Option<PathBuf> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -28,10 +29,10 @@ fn checkpoint(name: &str) -> Option<PathBuf> {
 #[test]
 fn the_quantizer_is_inferred_from_the_checkpoint() {
     for (name, quantizer) in [
-        ("vq", "vq"),
-        ("vq-ema", "vq-ema"),
-        ("sparse_lattice", "lattice"),
-        ("dense_lattice", "lattice"),
+        ("vq", QuantizerKind::Vq),
+        ("vq-ema", QuantizerKind::VqEma),
+        ("sparse_lattice", QuantizerKind::Lattice),
+        ("dense_lattice", QuantizerKind::Lattice),
     ] {
         if let Some(path) = checkpoint(name) {
             assert_eq!(infer_quantizer(&path).unwrap(), quantizer);
@@ -54,11 +55,11 @@ fn evaluate_reproduces_the_official_sparse_lattice_checkpoint() {
     let report = evaluate_checkpoint(&EvalOptions {
         checkpoint: path,
         quantizer: None,
-        dataset: "fashion-mnist".into(),
+        dataset: DatasetKind::FashionMnist,
         data_dir: None,
         split: EvalSplit::Test,
         backend,
-        device: "cpu".into(),
+        device: Device::Cpu,
         batch_size: 500,
         max_images: None,
         sketch_precision: Some(14),

@@ -2,7 +2,7 @@
 //! VQ-EMA codebook moves (which is why the loop skips such epochs for the other quantizers).
 
 use lattice_vq_experiments::train::run::{make_backend, run};
-use lattice_vq_experiments::train::{CodeKind, Protocol};
+use lattice_vq_experiments::train::{CodeKind, EpochMode, Protocol, QuantizerKind};
 
 use crate::support::{backends, smoke_options, synthetic_batch, weights};
 
@@ -15,7 +15,11 @@ fn is_ema_state(name: &str) -> bool {
 fn a_step_at_learning_rate_zero_changes_no_trained_weight() {
     let batch = synthetic_batch(8);
     for backend_kind in backends() {
-        for quantizer in ["lattice", "vq", "vq-ema"] {
+        for quantizer in [
+            QuantizerKind::Lattice,
+            QuantizerKind::Vq,
+            QuantizerKind::VqEma,
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let options = smoke_options(dir.path(), quantizer, backend_kind, 1);
             let mut backend = make_backend(&options).unwrap();
@@ -27,7 +31,7 @@ fn a_step_at_learning_rate_zero_changes_no_trained_weight() {
             backend.save(&after, None).unwrap();
             let (before, after) = (weights(&before), weights(&after));
             for (name, values) in &before {
-                let ema = quantizer == "vq-ema" && is_ema_state(name);
+                let ema = quantizer == QuantizerKind::VqEma && is_ema_state(name);
                 if !ema {
                     assert_eq!(
                         values, &after[name],
@@ -35,7 +39,7 @@ fn a_step_at_learning_rate_zero_changes_no_trained_weight() {
                     );
                 }
             }
-            if quantizer == "vq-ema" {
+            if quantizer == QuantizerKind::VqEma {
                 let moved = before
                     .iter()
                     .any(|(name, v)| is_ema_state(name) && v != &after[name]);
@@ -50,17 +54,20 @@ fn a_step_at_learning_rate_zero_changes_no_trained_weight() {
 
 #[test]
 fn paper_protocol_skips_frozen_epochs_but_runs_the_ema_through_them() {
-    for (quantizer, mode) in [("lattice", "skipped"), ("vq-ema", "ema-only")] {
+    for (quantizer, mode) in [
+        (QuantizerKind::Lattice, EpochMode::Skipped),
+        (QuantizerKind::VqEma, EpochMode::EmaOnly),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut options = smoke_options(dir.path(), quantizer, backends()[0], 3);
         options.protocol = Protocol::Paper;
         options.epochs = 2;
         let result = run(&options).unwrap();
-        let modes: Vec<&str> = result.epochs.iter().map(|e| e.mode.as_str()).collect();
-        assert_eq!(modes, ["trained", mode], "{quantizer}");
+        let modes: Vec<EpochMode> = result.epochs.iter().map(|e| e.mode).collect();
+        assert_eq!(modes, [EpochMode::Trained, mode], "{quantizer}");
         assert_eq!(result.epochs[1].lr, 0.0);
         assert_eq!(result.epochs[1].steps, 0);
-        let batches = if mode == "skipped" { 0 } else { 3 };
+        let batches = if mode == EpochMode::Skipped { 0 } else { 3 };
         assert_eq!(result.epochs[1].batches, batches, "{quantizer}");
     }
 }
@@ -77,7 +84,12 @@ fn the_protocols_learning_rates() {
 fn the_papers_vector_count_differs_from_the_code_count_only_under_ema() {
     let batches: Vec<_> = (0..3).map(|_| synthetic_batch(8)).collect();
     for backend_kind in backends() {
-        for quantizer in ["lattice", "dense-lattice", "vq", "vq-ema"] {
+        for quantizer in [
+            QuantizerKind::Lattice,
+            QuantizerKind::DenseLattice,
+            QuantizerKind::Vq,
+            QuantizerKind::VqEma,
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let options = smoke_options(dir.path(), quantizer, backend_kind, 1);
             let mut backend = make_backend(&options).unwrap();
@@ -94,7 +106,7 @@ fn the_papers_vector_count_differs_from_the_code_count_only_under_ema() {
                 rows.count_into(&mut vectors).unwrap();
             }
             let (codes, vectors) = (codes.unwrap().len(), vectors.unwrap().len());
-            if quantizer == "vq-ema" {
+            if quantizer == QuantizerKind::VqEma {
                 // The same indices name new vectors after every update.
                 assert!(
                     vectors > codes,

@@ -1,6 +1,7 @@
 //! candle runs repeat: the same seed gives the same losses and weights to the last bit, and
 //! another seed other ones (`lattice_vq_candle::seeded_var_builder` draws the weights).
 
+use lattice_vq_experiments::train::QuantizerKind;
 use lattice_vq_experiments::train::options::BackendKind;
 use lattice_vq_experiments::train::run::run;
 
@@ -8,7 +9,7 @@ use crate::support::{smoke_options, steps, weights};
 
 #[test]
 fn a_candle_run_repeats_with_its_seed() {
-    for quantizer in ["lattice", "vq-ema"] {
+    for quantizer in [QuantizerKind::Lattice, QuantizerKind::VqEma] {
         let train = |seed| {
             let dir = tempfile::tempdir().unwrap();
             let mut options = smoke_options(dir.path(), quantizer, BackendKind::Candle, 6);

@@ -3,6 +3,7 @@
 use lattice_vq_experiments::train::checkpoint;
 use lattice_vq_experiments::train::datasets;
 use lattice_vq_experiments::train::run::{make_backend, train};
+use lattice_vq_experiments::train::{DatasetKind, QuantizerKind};
 
 use crate::support::{Interrupted, backends, smoke_options, steps, weights};
 
@@ -10,9 +11,9 @@ use crate::support::{Interrupted, backends, smoke_options, steps, weights};
 fn an_interrupted_run_resumes_from_its_checkpoint() {
     for backend_kind in backends() {
         let dir = tempfile::tempdir().unwrap();
-        let mut options = smoke_options(dir.path(), "lattice", backend_kind, 10);
+        let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, backend_kind, 10);
         options.checkpoint_every = 4;
-        let splits = datasets::open("synthetic", None).unwrap();
+        let splits = datasets::open(DatasetKind::Synthetic, None).unwrap();
 
         // Killed at step 7: the checkpoint of step 4 is the newest.
         let mut interrupted = Interrupted {

@@ -1,6 +1,7 @@
 //! A few steps of every quantizer on every backend: the loss falls and every output exists.
 
 use lattice_vq_experiments::train::run::run;
+use lattice_vq_experiments::train::{DatasetKind, Device, QuantizerKind};
 
 use crate::support::{backends, smoke_options, steps};
 
@@ -12,7 +13,12 @@ const STEPS: usize = 32;
 #[test]
 fn every_quantizer_and_backend_trains_and_writes_its_outputs() {
     for backend in backends() {
-        for quantizer in ["lattice", "dense-lattice", "vq", "vq-ema"] {
+        for quantizer in [
+            QuantizerKind::Lattice,
+            QuantizerKind::DenseLattice,
+            QuantizerKind::Vq,
+            QuantizerKind::VqEma,
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let options = smoke_options(dir.path(), quantizer, backend, STEPS);
             let result = run(&options).unwrap();
@@ -58,28 +64,27 @@ fn every_quantizer_and_backend_trains_and_writes_its_outputs() {
 #[test]
 fn unknown_names_are_errors_that_say_what_is_known() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = smoke_options(dir.path(), "kmeans", backends()[0], 1);
-    let message = run(&options).unwrap_err().to_string();
+    let message = "kmeans".parse::<QuantizerKind>().unwrap_err().to_string();
     assert!(
         message.contains("kmeans") && message.contains("vq-ema"),
         "{message}"
     );
-    options.quantizer = "lattice".into();
-    options.dataset = "mnist-3d".into();
-    let message = run(&options).unwrap_err().to_string();
+    let message = "mnist-3d".parse::<DatasetKind>().unwrap_err().to_string();
     assert!(
         message.contains("mnist-3d") && message.contains("fashion-mnist"),
         "{message}"
     );
-    options.dataset = "celeba".into();
+    let message = "tpu".parse::<Device>().unwrap_err().to_string();
+    assert!(
+        message.contains("tpu") && message.contains("cuda:N"),
+        "{message}"
+    );
+    let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, backends()[0], 1);
+    options.dataset = DatasetKind::Celeba;
     let message = run(&options).unwrap_err().to_string();
     assert!(message.contains("--data-dir"), "{message}");
-    options.dataset = "synthetic".into();
+    options.dataset = DatasetKind::Synthetic;
     options.batch_size = 0;
     let message = run(&options).unwrap_err().to_string();
     assert!(message.contains("batch size"), "{message}");
-    options.batch_size = 16;
-    options.device = "tpu".into();
-    let message = run(&options).unwrap_err().to_string();
-    assert!(message.contains("tpu"), "{message}");
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use lattice_vq_experiments::data::{Batch, Dataset, ImageShape, Synthetic};
 use lattice_vq_experiments::train::{
-    Backend, BackendKind, CodeKind, CodeRows, Protocol, StepStats, TrainOptions,
+    Backend, BackendKind, CodeKind, CodeRows, DatasetKind, Device, Protocol, QuantizerKind,
+    StepStats, TrainOptions,
 };
 
 /// The backends this build can test: candle always, tch with the `tch` feature.
@@ -21,16 +22,16 @@ pub fn backends() -> Vec<BackendKind> {
 /// rate (3e-3) at which every quantizer's loss falls clearly within 16 steps.
 pub fn smoke_options(
     out: &Path,
-    quantizer: &str,
+    quantizer: QuantizerKind,
     backend: BackendKind,
     steps: usize,
 ) -> TrainOptions {
     TrainOptions {
-        dataset: "synthetic".into(),
+        dataset: DatasetKind::Synthetic,
         data_dir: None,
-        quantizer: quantizer.into(),
+        quantizer,
         backend,
-        device: "cpu".into(),
+        device: Device::Cpu,
         epochs: 1,
         batch_size: 16,
         lr: 3e-3,

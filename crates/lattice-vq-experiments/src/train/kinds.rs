@@ -1,0 +1,197 @@
+//! The dataset and the quantizer a run uses: the values `--dataset` and `--quantizer` take,
+//! as `options.json`, `result.json` and the checkpoints' state files spell them, and the
+//! model each maps to.
+
+use std::fmt;
+use std::str::FromStr;
+
+use clap::ValueEnum;
+use lattice_vq_core::{
+    BasisInit, LatticeQuantizerConfig, QuantizerConfig, VectorQuantizerConfig,
+    VectorQuantizerEmaConfig, VqVaeConfig,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Codebook size K of every quantizer (lattice: the `K` of its integer range), as the paper.
+const K: usize = 512;
+
+/// A dataset [`super::datasets::open`] knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ValueEnum)]
+pub enum DatasetKind {
+    /// Fashion-MNIST (the full set where installed, else the embedded sample).
+    #[serde(rename = "fashion-mnist")]
+    #[value(name = "fashion-mnist")]
+    FashionMnist,
+    /// CelebA, 148x148 centre crops (needs --data-dir).
+    #[serde(rename = "celeba")]
+    #[value(name = "celeba")]
+    Celeba,
+    /// FFHQ at 1024x1024 (needs --data-dir).
+    #[serde(rename = "ffhq1024")]
+    #[value(name = "ffhq1024")]
+    Ffhq1024,
+    /// Any folder of same-sized RGB images, CelebA's model (needs --data-dir).
+    #[serde(rename = "folder")]
+    #[value(name = "folder")]
+    Folder,
+    /// Generated 28x28 images, Fashion-MNIST's model (smoke tests; no files).
+    #[serde(rename = "synthetic")]
+    #[value(name = "synthetic")]
+    Synthetic,
+}
+
+impl DatasetKind {
+    /// Every dataset, in the order `--help` lists them.
+    pub const ALL: [Self; 5] = [
+        Self::FashionMnist,
+        Self::Celeba,
+        Self::Ffhq1024,
+        Self::Folder,
+        Self::Synthetic,
+    ];
+
+    /// The name on the command line and in the run's files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FashionMnist => "fashion-mnist",
+            Self::Celeba => "celeba",
+            Self::Ffhq1024 => "ffhq1024",
+            Self::Folder => "folder",
+            Self::Synthetic => "synthetic",
+        }
+    }
+
+    /// The paper's model for the dataset: Fashion-MNIST's for the synthetic images,
+    /// CelebA's (one downsampling stage, 3 channels) for any RGB folder.
+    pub fn model(self) -> VqVaeConfig {
+        match self {
+            Self::FashionMnist | Self::Synthetic => VqVaeConfig::fashion_mnist(),
+            Self::Celeba | Self::Folder => VqVaeConfig::celeba(),
+            Self::Ffhq1024 => VqVaeConfig::ffhq1024(),
+        }
+    }
+
+    /// The range image values live in: Fashion-MNIST's `x / 255 - 0.5` (and the synthetic
+    /// images'), else `[0, 1]`.
+    pub fn value_range(self) -> (f32, f32) {
+        match self {
+            Self::FashionMnist | Self::Synthetic => (-0.5, 0.5),
+            Self::Celeba | Self::Ffhq1024 | Self::Folder => (0.0, 1.0),
+        }
+    }
+}
+
+/// A quantizer of the paper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ValueEnum)]
+pub enum QuantizerKind {
+    /// The paper's sparse LL-VQ (size loss gamma 1, basis drawn from (-9.76, 9.76)).
+    #[serde(rename = "lattice", alias = "sparse_lattice")]
+    #[value(name = "lattice", alias = "sparse_lattice")]
+    Lattice,
+    /// Dense LL-VQ (size loss gamma -1, basis drawn from (-1, 1)).
+    #[serde(rename = "dense-lattice", alias = "dense_lattice")]
+    #[value(name = "dense-lattice", alias = "dense_lattice")]
+    DenseLattice,
+    /// Sparse LL-VQ from the dense variant's (-1, 1) basis (Table 3's first row).
+    #[serde(rename = "lattice-unit-init")]
+    #[value(name = "lattice-unit-init")]
+    LatticeUnitInit,
+    /// The VQ-VAE codebook (K = 512).
+    #[serde(rename = "vq")]
+    #[value(name = "vq")]
+    Vq,
+    /// The VQ-VAE codebook updated by exponential moving averages (K = 512).
+    #[serde(rename = "vq-ema", alias = "vq_ema")]
+    #[value(name = "vq-ema", alias = "vq_ema")]
+    VqEma,
+}
+
+impl QuantizerKind {
+    /// Every quantizer, in the order `--help` lists them.
+    pub const ALL: [Self; 5] = [
+        Self::Lattice,
+        Self::DenseLattice,
+        Self::LatticeUnitInit,
+        Self::Vq,
+        Self::VqEma,
+    ];
+
+    /// The canonical name on the command line and in the run's files (the official
+    /// checkpoints' `sparse_lattice`, `dense_lattice` and `vq_ema` parse as aliases).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lattice => "lattice",
+            Self::DenseLattice => "dense-lattice",
+            Self::LatticeUnitInit => "lattice-unit-init",
+            Self::Vq => "vq",
+            Self::VqEma => "vq-ema",
+        }
+    }
+
+    /// The quantizer's config for `dim`-dimensional latents (K = 512), as
+    /// `QuantizerConfig::by_name` in `crates/lattice-vq-core/src/model.rs` gives it for the
+    /// paper's four, plus the sparse lattice from the unit initialisation.
+    pub fn config(self, dim: usize) -> QuantizerConfig {
+        match self {
+            Self::Lattice => QuantizerConfig::Lattice(LatticeQuantizerConfig::new(K, dim)),
+            Self::DenseLattice => QuantizerConfig::Lattice(LatticeQuantizerConfig::dense(K, dim)),
+            Self::LatticeUnitInit => QuantizerConfig::Lattice(
+                LatticeQuantizerConfig::new(K, dim).with_init(BasisInit::Symmetric(1.0)),
+            ),
+            Self::Vq => QuantizerConfig::Vq(VectorQuantizerConfig::new(K, dim)),
+            Self::VqEma => QuantizerConfig::VqEma(VectorQuantizerEmaConfig::new(K, dim)),
+        }
+    }
+}
+
+/// `value` as one of `T`'s values (names and aliases, case-sensitive), else
+/// [`Error::Unknown`].
+fn parse<T: ValueEnum>(
+    value: &str,
+    what: &'static str,
+    expected: &'static str,
+) -> Result<T, Error> {
+    T::from_str(value, false).map_err(|_| Error::Unknown {
+        what,
+        name: value.into(),
+        expected,
+    })
+}
+
+impl FromStr for DatasetKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        parse(
+            s,
+            "dataset",
+            "fashion-mnist, celeba, ffhq1024, folder, synthetic",
+        )
+    }
+}
+
+impl FromStr for QuantizerKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        parse(
+            s,
+            "quantizer",
+            "lattice, dense-lattice, lattice-unit-init, vq, vq-ema",
+        )
+    }
+}
+
+impl fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for QuantizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
