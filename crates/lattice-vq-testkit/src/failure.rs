@@ -5,8 +5,9 @@ use std::fmt;
 /// An adapter error, by the variant the suites check, with its message (`Display`).
 ///
 /// Each backend maps its own `Error` onto this: `Error::Core(e)` to [`Failure::Core`]
-/// unchanged, `Error::InputShape { what, .. }` to [`Failure::InputShape`], the checkpoint
-/// variants to theirs, `Error::Io` to [`Failure::Io`], the host framework's own error
+/// unchanged, `Error::InputShape { what, .. }` to [`Failure::InputShape`],
+/// `Error::DtypeMismatch { what, .. }` to [`Failure::DtypeMismatch`], the checkpoint variants
+/// to theirs, `Error::Io` to [`Failure::Io`], the host framework's own error
 /// (`Error::Candle`, `Error::Torch`) to [`Failure::Host`]; anything else to
 /// [`Failure::Other`]. The messages are the error's `Display`.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,15 @@ pub enum Failure {
         /// The message.
         message: String,
     },
+    /// A float input of another dtype than the layer's.
+    DtypeMismatch {
+        /// Which input.
+        what: String,
+        /// The message.
+        message: String,
+    },
+    /// A checkpoint file that is not one (truncated, corrupt, another format).
+    Checkpoint(String),
     /// A checkpoint lacks a tensor the model needs.
     MissingTensor(String),
     /// A checkpoint tensor has another shape than the model's.
@@ -39,8 +49,11 @@ impl Failure {
     pub fn message(&self) -> String {
         match self {
             Self::Core(e) => e.to_string(),
-            Self::InputShape { message, .. } => message.clone(),
-            Self::MissingTensor(m)
+            Self::InputShape { message, .. } | Self::DtypeMismatch { message, .. } => {
+                message.clone()
+            }
+            Self::Checkpoint(m)
+            | Self::MissingTensor(m)
             | Self::TensorShape(m)
             | Self::UnexpectedTensors(m)
             | Self::Io(m)

@@ -55,13 +55,13 @@ impl ReferenceQuantizer {
                 "latents",
                 format!("latents: dtype {:?} is not a float dtype", latents.dtype),
             )),
-            dtype if dtype != self.dtype => Err(Failure::input_shape(
-                "latents",
-                format!(
+            dtype if dtype != self.dtype => Err(Failure::DtypeMismatch {
+                what: "latents".to_owned(),
+                message: format!(
                     "latents: dtype {dtype:?} does not match the layer's {:?}",
                     self.dtype
                 ),
-            )),
+            }),
             _ => Ok((rows, layout)),
         }
     }

@@ -59,14 +59,18 @@ pub fn wrong_shapes_and_dtypes_are_errors<B: Backend>(backend: &B) {
     }
 }
 
-/// Latents of the other float dtype than the layer's are errors naming both dtypes
-/// (the contract: `latents: dtype F64 does not match the layer's F32`).
+/// Latents of the other float dtype than the layer's are `DtypeMismatch` errors naming
+/// both dtypes (the contract: `latents: dtype F64 does not match the layer's F32`).
 pub fn latents_of_another_float_dtype_are_errors_naming_both<B: Backend>(backend: &B) {
     let name = backend.name();
     for mut q in quantizers(backend) {
         let err = failure(
             "f64 latents",
             backend.quantize(&mut q, &zeros(&[2, 4], DType::F64), true),
+        );
+        assert!(
+            matches!(&err, Failure::DtypeMismatch { what, .. } if what == "latents"),
+            "{name} {q:?}: {err:?}"
         );
         let message = err.message();
         assert!(

@@ -70,7 +70,8 @@ impl Drop for Scratch {
 
 /// Loading another quantizer's or width's checkpoint is `TensorShape`, one lacking a
 /// tensor `MissingTensor`, one with extra tensors `UnexpectedTensors`, and none of them
-/// changes the model; truncated and garbage files are the host's (or an I/O) error, an
+/// changes the model; truncated and garbage files are `Checkpoint` errors (or the host's, or
+/// I/O errors), an
 /// absent one an error naming the file; a round trip works and leaves no temporary file.
 pub fn checkpoints_of_other_models_and_corrupt_files_are_errors<B: ModelBackend>(backend: &B) {
     let name = backend.name();
@@ -128,7 +129,10 @@ pub fn checkpoints_of_other_models_and_corrupt_files_are_errors<B: ModelBackend>
     for file in [&truncated, &garbage] {
         let err = load(&mut vq, file);
         assert!(
-            matches!(err, Failure::Host(_) | Failure::Io(_)),
+            matches!(
+                err,
+                Failure::Checkpoint(_) | Failure::Host(_) | Failure::Io(_)
+            ),
             "{name}: {err:?}"
         );
     }
