@@ -1,6 +1,6 @@
-//! The contract's three latent layouts and their rows (the table in docs/design.md):
-//! rows `(N, D)`, channel-last sequences `(B, T, D)`, images
-//! `(N, D, H, W)` flattened in NHWC order.
+//! The contract's three latent layouts and their rows (the table in docs/design.md): rows
+//! `(N, D)`, channel-last sequences `(B, T, D)` (rows in row-major order) and images
+//! `(N, D, H, W)` (rows in NHWC order).
 
 use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn};
 
