@@ -39,7 +39,7 @@ fn main() {
         let (quantizer_loss, quantized) = if step % 2 == 0 {
             let out = model
                 .quantizer()
-                .forward_t(&latents, true)
+                .quantize(&latents, true)
                 .expect("quantize");
             (out.loss, out.quantized)
         } else {

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 /// Nothing is changed unless the whole file matches.
 ///
 /// # Errors
-/// [`Error::Torch`] for an unreadable, truncated or corrupt file; [`Error::MissingTensor`],
+/// [`Error::Io`] naming the path for a missing or unreadable file; [`Error::Torch`] for a
+/// truncated or corrupt one (its message names the path too); [`Error::MissingTensor`],
 /// [`Error::TensorShape`] or [`Error::UnexpectedTensors`] for a file of another model.
 ///
 /// # Example
@@ -33,6 +34,13 @@ use crate::error::{Error, Result};
 pub fn load_checkpoint(vs: &mut nn::VarStore, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let display = path.display().to_string();
+    // Open it first so that a missing or unreadable file is an I/O error naming the path.
+    if let Err(source) = std::fs::File::open(path) {
+        return Err(Error::Io {
+            path: display,
+            source,
+        });
+    }
     let mut stored: HashMap<String, Tensor> = Tensor::read_safetensors(path)?.into_iter().collect();
     let variables = vs.variables();
     let mut updates = Vec::with_capacity(variables.len());

@@ -4,8 +4,8 @@ use lattice_vq_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
 use tch::{Kind, Reduction, Tensor, nn};
 
 use crate::error::Result;
-use crate::output::{LossParts, QuantizerOutput, to_rows};
-use crate::quantizer::Quantizer;
+use crate::output::{Codes, LossParts, QuantizerOutput, lattice_code_rows, to_rows};
+use crate::quantizer::{Quantizer, quantized_or_panic};
 
 /// Learnable lattice vector quantizer (paper Section 3; semantics of the official code).
 ///
@@ -14,24 +14,28 @@ use crate::quantizer::Quantizer;
 /// in both directions. Sparse and dense LL-VQ are configs
 /// ([`LatticeQuantizerConfig::new`] and [`LatticeQuantizerConfig::dense`]), not types.
 ///
-/// `forward_t` follows lattice-vq-core's straight-through contract (`lattice_vq_core::loss`):
+/// [`Quantizer::quantize`] follows lattice-vq-core's straight-through contract (`lattice_vq_core::loss`):
 /// `v = round(z * (1 / b))` (ties to even), `e = b * v`, output `z + sg(e - z)`,
 /// losses as means over all `N*D` elements and the size loss as a sum. It enforces the core's
 /// rules on every call, at the cost of one small reduction and one device sync: basis
 /// entries finite and within `LatticeFloat`'s magnitude bounds, latents finite, codes within
-/// `i32`.
+/// `i32`. [`Quantizer::decode`] gives `b * v` back for codes `v`.
+///
+/// `nn::ModuleT::forward_t` returns `quantized` and panics on bad input, as tch's own layers
+/// do; [`Quantizer::quantize`] is the fallible call.
 ///
 /// # Example
 /// ```no_run
 /// use lattice_vq_core::LatticeQuantizerConfig;
-/// use lattice_vq_tch::{LatticeQuantizer, Quantizer};
+/// use lattice_vq_tch::{lattice_quantizer, Quantizer};
 /// use tch::{nn, Device, Kind, Tensor};
 ///
 /// let vs = nn::VarStore::new(Device::Cpu);
-/// let quantizer = LatticeQuantizer::new(&vs.root(), &LatticeQuantizerConfig::new(512, 64))?;
+/// let quantizer = lattice_quantizer(&vs.root(), &LatticeQuantizerConfig::new(512, 64))?;
 /// let latents = Tensor::randn([8, 64, 14, 14], (Kind::Float, Device::Cpu));
-/// let out = quantizer.forward_t(&latents, true)?;
-/// assert_eq!(out.codes.size(), vec![8, 14, 14, 64]);
+/// let out = quantizer.quantize(&latents, true)?;
+/// assert_eq!(out.codes.lattice().unwrap().size(), vec![8, 14, 14, 64]);
+/// assert!(quantizer.decode(&out.codes)?.equal(&out.points));
 /// out.loss.backward();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -78,8 +82,11 @@ impl LatticeQuantizer {
 
     /// The basis diagonal `b` as a `(D,)` view of the trainable variable (a view: its
     /// gradient is on [`LatticeQuantizer::variable`]).
-    pub fn basis(&self) -> Tensor {
-        self.weight.view([-1])
+    ///
+    /// # Errors
+    /// A libtorch error.
+    pub fn basis(&self) -> Result<Tensor> {
+        Ok(self.weight.f_view([-1])?)
     }
 
     /// The trainable variable itself, `embedding.weight` of shape `(1, D)`.
@@ -173,13 +180,13 @@ impl LatticeQuantizer {
 }
 
 impl Quantizer for LatticeQuantizer {
-    fn dim(&self) -> i64 {
-        self.config.dim as i64
+    fn dim(&self) -> usize {
+        self.config.dim
     }
 
-    fn forward_t(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
+    fn quantize(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
         let dim = self.dim();
-        let (rows, layout) = to_rows(latents, dim)?;
+        let (rows, layout) = to_rows(latents, dim, self.weight.kind())?;
         let v = self.codes_of(&rows)?;
         // e = b * v with v held constant: the basis learns through dq/db = v only.
         let points = v.f_mul(&self.weight)?;
@@ -191,9 +198,13 @@ impl Quantizer for LatticeQuantizer {
             .f_add(&commitment.f_mul_scalar(self.config.commitment_cost)?)?
             .f_add(&size.f_mul_scalar(self.config.sparsity_cost)?)?;
         let straight_through = rows.f_add(&points.f_sub(&rows)?.f_detach()?)?;
+        let codes = v.f_to_kind(Kind::Int)?;
         Ok(QuantizerOutput {
             quantized: layout.restore(&straight_through, dim)?,
-            codes: layout.codes(&v.f_to_kind(Kind::Int)?)?,
+            // From the integer codes, as `decode` computes them (`v` may hold -0.0 where
+            // the codes hold 0): the same bits as `decode(&codes)`.
+            points: layout.restore(&self.points_of(&codes)?, dim)?,
+            codes: Codes::Lattice(layout.codes(&codes)?),
             loss,
             parts: LossParts {
                 embedding,
@@ -202,4 +213,38 @@ impl Quantizer for LatticeQuantizer {
             },
         })
     }
+
+    fn decode(&self, codes: &Codes) -> Result<Tensor> {
+        let dim = self.dim();
+        let (rows, layout) = lattice_code_rows(codes, dim)?;
+        layout.restore(&self.points_of(&rows)?, dim)
+    }
+}
+
+impl LatticeQuantizer {
+    /// Lattice points `b * v`, detached, of integer codes `(rows, D)`.
+    fn points_of(&self, codes: &Tensor) -> Result<Tensor> {
+        Ok(codes
+            .f_to_kind(self.weight.kind())?
+            .f_mul(&self.weight.f_detach()?)?)
+    }
+}
+
+/// Panics with the error's message on bad input; [`Quantizer::quantize`] is the fallible
+/// call.
+impl nn::ModuleT for LatticeQuantizer {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        quantized_or_panic(self, xs, train)
+    }
+}
+
+/// [`LatticeQuantizer::new`]: the layer under `path`, like tch's `nn::linear`.
+///
+/// # Errors
+/// As [`LatticeQuantizer::new`].
+pub fn lattice_quantizer(
+    path: &nn::Path,
+    config: &LatticeQuantizerConfig,
+) -> Result<LatticeQuantizer> {
+    LatticeQuantizer::new(path, config)
 }

@@ -3,20 +3,24 @@
 //!
 //! The math is lattice-vq-core's (configs, basis rules, losses with the official reductions,
 //! the straight-through contract); this crate holds it in libtorch tensors so that autograd
-//! and the device do the rest. Layers take an `nn::Path`, like tch's own, and `forward_t`
-//! returns a named [`QuantizerOutput`].
+//! and the device do the rest. Layers take an `nn::Path` first, like tch's own
+//! ([`lattice_quantizer`], [`vector_quantizer`], [`vector_quantizer_ema`], [`vqvae`]);
+//! [`Quantizer::quantize`] takes `(N, D)` rows, `(B, T, D)` sequences or `(N, D, H, W)`
+//! images and returns a named [`QuantizerOutput`] whose [`Codes`] say what they are, and
+//! [`Quantizer::decode`] turns codes back into points. Every layer and the model also
+//! implement `nn::ModuleT` (panicking on bad input, as tch's layers do).
 //!
 //! # Example
 //! ```no_run
 //! use lattice_vq_core::LatticeQuantizerConfig;
-//! use lattice_vq_tch::{LatticeQuantizer, Quantizer};
+//! use lattice_vq_tch::{lattice_quantizer, Quantizer};
 //! use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 //!
 //! let vs = nn::VarStore::new(Device::cuda_if_available());
-//! let quantizer = LatticeQuantizer::new(&vs.root(), &LatticeQuantizerConfig::new(512, 64))?;
+//! let quantizer = lattice_quantizer(&vs.root(), &LatticeQuantizerConfig::new(512, 64))?;
 //! let mut adam = nn::Adam::default().build(&vs, 1e-3)?;
 //! let latents = Tensor::randn([64, 64, 14, 14], (Kind::Float, vs.device()));
-//! let out = quantizer.forward_t(&latents, true)?;
+//! let out = quantizer.quantize(&latents, true)?;
 //! adam.backward_step(&out.loss);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -34,12 +38,12 @@ mod vqvae;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use error::{Error, Result};
-pub use lattice::LatticeQuantizer;
-pub use output::{LossParts, QuantizerOutput};
+pub use lattice::{LatticeQuantizer, lattice_quantizer};
+pub use output::{Codes, LossParts, QuantizerOutput};
 pub use quantizer::Quantizer;
-pub use vq::VectorQuantizer;
-pub use vq_ema::VectorQuantizerEma;
+pub use vq::{VectorQuantizer, vector_quantizer};
+pub use vq_ema::{VectorQuantizerEma, vector_quantizer_ema};
 // The model configs are framework-free, so they live in lattice-vq-core; re-exported for
 // convenience.
 pub use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
-pub use vqvae::{VqVae, VqVaeOutput};
+pub use vqvae::{VqVae, VqVaeOutput, vqvae};

@@ -3,22 +3,46 @@
 use tch::Tensor;
 
 use crate::error::Result;
-use crate::output::QuantizerOutput;
+use crate::output::{Codes, QuantizerOutput};
 
 /// A quantizer layer: LL-VQ ([`LatticeQuantizer`](crate::LatticeQuantizer)), VQ
 /// ([`VectorQuantizer`](crate::VectorQuantizer)) or VQ-EMA
 /// ([`VectorQuantizerEma`](crate::VectorQuantizerEma)), interchangeable in a model.
 ///
-/// Like tch's `ModuleT`, `forward_t` takes the training flag (only VQ-EMA uses it: it
-/// updates its codebook in training mode); unlike it, bad input is an error, not a panic.
+/// Like tch's `ModuleT`, `quantize` takes the training flag (only VQ-EMA uses it: it updates
+/// its codebook in training mode); unlike it, bad input is an error, not a panic. (Each layer
+/// also implements `nn::ModuleT`, returning `quantized` and panicking on bad input.)
 pub trait Quantizer: std::fmt::Debug + Send {
-    /// The latent dimension D (channels of NCHW latents).
-    fn dim(&self) -> i64;
+    /// The latent dimension D.
+    fn dim(&self) -> usize;
 
-    /// Quantize `(N, D, H, W)` or `(N, D)` latents; see [`QuantizerOutput`] for the shapes.
+    /// Quantize `(N, D)` rows, `(B, T, D)` channel-last sequences or `(N, D, H, W)` images;
+    /// see [`QuantizerOutput`] for the shapes.
     ///
     /// # Errors
-    /// A wrong number of dimensions or channels, a non-float kind, empty input, non-finite
-    /// latents, codes outside `i32` (LL-VQ), an invalid basis, or a libtorch error.
-    fn forward_t(&self, latents: &Tensor, train: bool) -> Result<QuantizerOutput>;
+    /// A shape outside the three layouts, a non-float kind or another float kind than the
+    /// layer's ([`Error::DtypeMismatch`](crate::Error::DtypeMismatch)), empty input,
+    /// non-finite latents, codes outside `i32` (LL-VQ), an invalid basis or codebook, or a
+    /// libtorch error.
+    fn quantize(&self, latents: &Tensor, train: bool) -> Result<QuantizerOutput>;
+
+    /// Codes as [`quantize`](Quantizer::quantize) returned them
+    /// ([`QuantizerOutput::codes`]) back to the points `e`, in the layout `quantize` gave
+    /// `quantized` for that input, without gradient: `decode(&out.codes)` equals `out.points`.
+    ///
+    /// The codes' rank says the layout: lattice codes `(N, D)`, `(B, T, D)` or
+    /// `(N, H, W, D)`; indices `(N,)`, `(B, T)` or `(N, H, W)`.
+    ///
+    /// # Errors
+    /// [`Error::InputShape`](crate::Error::InputShape) for codes of the other variant, kind,
+    /// rank or last dimension, or indices outside the codebook; a libtorch error.
+    fn decode(&self, codes: &Codes) -> Result<Tensor>;
+}
+
+/// `nn::ModuleT::forward_t` of a quantizer: `quantized`, or a panic with the error's message.
+pub(crate) fn quantized_or_panic(quantizer: &dyn Quantizer, xs: &Tensor, train: bool) -> Tensor {
+    match quantizer.quantize(xs, train) {
+        Ok(out) => out.quantized,
+        Err(error) => panic!("{error}"),
+    }
 }

@@ -5,8 +5,10 @@ use lattice_vq_core::vq::FastSearchBound;
 use tch::{Kind, Reduction, Tensor, nn};
 
 use crate::error::Result;
-use crate::output::{LossParts, QuantizerOutput, first_true, to_rows, zero_like_scalar};
-use crate::quantizer::Quantizer;
+use crate::output::{
+    Codes, LossParts, QuantizerOutput, first_true, index_rows, to_rows, zero_like_scalar,
+};
+use crate::quantizer::{Quantizer, quantized_or_panic};
 
 /// Vector quantizer of the VQ-VAE (paper Eq. 1-2), as the official code computes it.
 ///
@@ -15,18 +17,24 @@ use crate::quantizer::Quantizer;
 /// `|z|^2 + |e|^2 - 2 z.e` where that provably agrees); exact ties go to the lowest index.
 /// NaN or infinite codewords and latents are errors.
 /// Loss `mean((e - sg z)^2) + commitment_cost * mean((sg e - z)^2)`; straight-through
-/// output. Codes are the codeword indices (`Int64`).
+/// output. Codes are the codeword indices (`Int64`, [`Codes::Indices`]); `points` and
+/// [`Quantizer::decode`] are the codewords they pick.
+///
+/// `nn::ModuleT::forward_t` returns `quantized` and panics on bad input, as tch's own layers
+/// do; [`Quantizer::quantize`] is the fallible call.
 ///
 /// # Example
 /// ```no_run
 /// use lattice_vq_core::VectorQuantizerConfig;
-/// use lattice_vq_tch::{Quantizer, VectorQuantizer};
+/// use lattice_vq_tch::{vector_quantizer, Quantizer};
 /// use tch::{nn, Device, Kind, Tensor};
 ///
 /// let vs = nn::VarStore::new(Device::Cpu);
-/// let vq = VectorQuantizer::new(&vs.root(), &VectorQuantizerConfig::new(512, 64))?;
-/// let out = vq.forward_t(&Tensor::randn([4, 64], (Kind::Float, Device::Cpu)), true)?;
-/// assert_eq!(out.codes.size(), vec![4]);
+/// let vq = vector_quantizer(&vs.root(), &VectorQuantizerConfig::new(512, 64))?;
+/// // (B, T, D) sequences: 4 sequences of 10 tokens.
+/// let out = vq.quantize(&Tensor::randn([4, 10, 64], (Kind::Float, Device::Cpu)), true)?;
+/// assert_eq!(out.codes.indices().unwrap().size(), vec![4, 10]);
+/// assert!(vq.decode(&out.codes)?.equal(&out.points));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -203,13 +211,13 @@ fn host_values<T: tch::kind::Element + Copy>(t: &Tensor) -> Result<Vec<T>> {
 }
 
 impl Quantizer for VectorQuantizer {
-    fn dim(&self) -> i64 {
-        self.config.dim as i64
+    fn dim(&self) -> usize {
+        self.config.dim
     }
 
-    fn forward_t(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
+    fn quantize(&self, latents: &Tensor, _train: bool) -> Result<QuantizerOutput> {
         let dim = self.dim();
-        let (rows, layout) = to_rows(latents, dim)?;
+        let (rows, layout) = to_rows(latents, dim, self.codebook.kind())?;
         let indices = nearest_codewords(&rows, &self.codebook)?;
         let points = self.codebook.f_index_select(0, &indices)?;
         let embedding = points.f_mse_loss(&rows.f_detach()?, Reduction::Mean)?;
@@ -218,7 +226,8 @@ impl Quantizer for VectorQuantizer {
         let straight_through = rows.f_add(&points.f_sub(&rows)?.f_detach()?)?;
         Ok(QuantizerOutput {
             quantized: layout.restore(&straight_through, dim)?,
-            codes: layout.codes(&indices.f_to_kind(Kind::Int64)?)?,
+            points: layout.restore(&points.f_detach()?, dim)?,
+            codes: Codes::Indices(layout.codes(&indices.f_to_kind(Kind::Int64)?)?),
             loss,
             parts: LossParts {
                 embedding,
@@ -227,4 +236,29 @@ impl Quantizer for VectorQuantizer {
             },
         })
     }
+
+    fn decode(&self, codes: &Codes) -> Result<Tensor> {
+        let (indices, layout) = index_rows(codes, self.config.codebook_size)?;
+        let points = self.codebook.f_detach()?.f_index_select(0, &indices)?;
+        layout.restore(&points, self.dim())
+    }
+}
+
+/// Panics with the error's message on bad input; [`Quantizer::quantize`] is the fallible
+/// call.
+impl nn::ModuleT for VectorQuantizer {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        quantized_or_panic(self, xs, train)
+    }
+}
+
+/// [`VectorQuantizer::new`]: the layer under `path`, like tch's `nn::linear`.
+///
+/// # Errors
+/// As [`VectorQuantizer::new`].
+pub fn vector_quantizer(
+    path: &nn::Path,
+    config: &VectorQuantizerConfig,
+) -> Result<VectorQuantizer> {
+    VectorQuantizer::new(path, config)
 }

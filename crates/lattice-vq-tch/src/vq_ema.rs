@@ -4,8 +4,8 @@ use lattice_vq_core::VectorQuantizerEmaConfig;
 use tch::{Kind, Reduction, Tensor, nn};
 
 use crate::error::Result;
-use crate::output::{LossParts, QuantizerOutput, to_rows, zero_like_scalar};
-use crate::quantizer::Quantizer;
+use crate::output::{Codes, LossParts, QuantizerOutput, index_rows, to_rows, zero_like_scalar};
+use crate::quantizer::{Quantizer, quantized_or_panic};
 use crate::vq::nearest_codewords;
 
 /// VQ-VAE with an EMA codebook (Van den Oord et al. 2017, appendix), as the official code
@@ -20,18 +20,23 @@ use crate::vq::nearest_codewords;
 /// `cs = decay cs + (1 - decay) c;  n = sum(cs);  cs = (cs + eps) / (n + K eps) n;`
 /// `ema_w = decay ema_w + (1 - decay) s;  E = ema_w / cs`.
 ///
-/// In eval mode nothing changes. Loss: `commitment_cost * mean((sg e - z)^2)` only.
+/// In eval mode nothing changes. Loss: `commitment_cost * mean((sg e - z)^2)` only. Codes
+/// are codeword indices ([`Codes::Indices`]); `points` are the codewords before the update,
+/// [`Quantizer::decode`] reads the codebook as it is when called.
+///
+/// `nn::ModuleT::forward_t` returns `quantized` and panics on bad input, as tch's own layers
+/// do; [`Quantizer::quantize`] is the fallible call.
 ///
 /// # Example
 /// ```no_run
 /// use lattice_vq_core::VectorQuantizerEmaConfig;
-/// use lattice_vq_tch::{Quantizer, VectorQuantizerEma};
+/// use lattice_vq_tch::{vector_quantizer_ema, Quantizer};
 /// use tch::{nn, Device, Kind, Tensor};
 ///
 /// let vs = nn::VarStore::new(Device::Cpu);
-/// let vq = VectorQuantizerEma::new(&vs.root(), &VectorQuantizerEmaConfig::new(512, 64))?;
+/// let vq = vector_quantizer_ema(&vs.root(), &VectorQuantizerEmaConfig::new(512, 64))?;
 /// let before = vq.codebook().copy();
-/// vq.forward_t(&Tensor::randn([4, 64, 7, 7], (Kind::Float, Device::Cpu)), false)?;
+/// vq.quantize(&Tensor::randn([4, 64, 7, 7], (Kind::Float, Device::Cpu)), false)?;
 /// assert!(vq.codebook().equal(&before)); // eval mode: no update
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -120,13 +125,13 @@ impl VectorQuantizerEma {
 }
 
 impl Quantizer for VectorQuantizerEma {
-    fn dim(&self) -> i64 {
-        self.config.dim as i64
+    fn dim(&self) -> usize {
+        self.config.dim
     }
 
-    fn forward_t(&self, latents: &Tensor, train: bool) -> Result<QuantizerOutput> {
+    fn quantize(&self, latents: &Tensor, train: bool) -> Result<QuantizerOutput> {
         let dim = self.dim();
-        let (rows, layout) = to_rows(latents, dim)?;
+        let (rows, layout) = to_rows(latents, dim, self.codebook.kind())?;
         let indices = nearest_codewords(&rows, &self.codebook)?;
         let points = self.codebook.f_index_select(0, &indices)?.f_detach()?;
         if train {
@@ -137,7 +142,8 @@ impl Quantizer for VectorQuantizerEma {
         let straight_through = rows.f_add(&points.f_sub(&rows)?.f_detach()?)?;
         Ok(QuantizerOutput {
             quantized: layout.restore(&straight_through, dim)?,
-            codes: layout.codes(&indices.f_to_kind(Kind::Int64)?)?,
+            points: layout.restore(&points, dim)?,
+            codes: Codes::Indices(layout.codes(&indices.f_to_kind(Kind::Int64)?)?),
             loss,
             parts: LossParts {
                 embedding: zero_like_scalar(&rows)?,
@@ -146,4 +152,29 @@ impl Quantizer for VectorQuantizerEma {
             },
         })
     }
+
+    fn decode(&self, codes: &Codes) -> Result<Tensor> {
+        let (indices, layout) = index_rows(codes, self.config.codebook_size)?;
+        let points = self.codebook.f_detach()?.f_index_select(0, &indices)?;
+        layout.restore(&points, self.dim())
+    }
+}
+
+/// Panics with the error's message on bad input; [`Quantizer::quantize`] is the fallible
+/// call.
+impl nn::ModuleT for VectorQuantizerEma {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        quantized_or_panic(self, xs, train)
+    }
+}
+
+/// [`VectorQuantizerEma::new`]: the layer under `path`, like tch's `nn::linear`.
+///
+/// # Errors
+/// As [`VectorQuantizerEma::new`].
+pub fn vector_quantizer_ema(
+    path: &nn::Path,
+    config: &VectorQuantizerEmaConfig,
+) -> Result<VectorQuantizerEma> {
+    VectorQuantizerEma::new(path, config)
 }

@@ -189,14 +189,17 @@ impl VqVaeOutput {
 /// `_quantizer.embedding.weight`, ...), so [`load_checkpoint`](crate::load_checkpoint) loads
 /// them unchanged and our checkpoints load into the official PyTorch code.
 ///
+/// `nn::ModuleT::forward_t` returns the reconstruction and panics on bad input, as tch's own
+/// layers do; the inherent [`VqVae::forward_t`] is the fallible call.
+///
 /// # Example
 /// ```no_run
-/// use lattice_vq_tch::{load_checkpoint, QuantizerConfig, VqVae, VqVaeConfig};
+/// use lattice_vq_tch::{load_checkpoint, vqvae, QuantizerConfig, VqVaeConfig};
 /// use tch::{nn, Device, Kind, Tensor};
 ///
 /// let mut vs = nn::VarStore::new(Device::Cpu);
 /// let quantizer = QuantizerConfig::by_name("sparse_lattice", 64).unwrap();
-/// let model = VqVae::new(&vs.root(), &VqVaeConfig::fashion_mnist(), &quantizer)?;
+/// let model = vqvae(&vs.root(), &VqVaeConfig::fashion_mnist(), &quantizer)?;
 /// load_checkpoint(&mut vs, "fashion-mnist_sparse_lattice.safetensors")?;
 /// let images = Tensor::zeros([8, 1, 28, 28], (Kind::Float, Device::Cpu));
 /// let out = model.forward_t(&images, false)?;
@@ -347,10 +350,10 @@ impl VqVae {
     /// Encode, quantize (training mode updates a VQ-EMA codebook), decode.
     ///
     /// # Errors
-    /// As [`VqVae::encode`] and [`Quantizer::forward_t`].
+    /// As [`VqVae::encode`] and [`Quantizer::quantize`].
     pub fn forward_t(&self, images: &Tensor, train: bool) -> Result<VqVaeOutput> {
         let latents = self.encode(images)?;
-        let quantizer = self.quantizer.forward_t(&latents, train)?;
+        let quantizer = self.quantizer.quantize(&latents, train)?;
         let reconstruction = self.decode(&quantizer.quantized)?;
         Ok(VqVaeOutput {
             reconstruction,
@@ -377,4 +380,23 @@ impl VqVae {
             })
         }
     }
+}
+
+/// Panics with the error's message on bad input; the inherent [`VqVae::forward_t`] is the
+/// fallible call.
+impl nn::ModuleT for VqVae {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        match VqVae::forward_t(self, xs, train) {
+            Ok(out) => out.reconstruction,
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+/// [`VqVae::new`]: the model under `path`.
+///
+/// # Errors
+/// As [`VqVae::new`].
+pub fn vqvae(path: &nn::Path, config: &VqVaeConfig, quantizer: &QuantizerConfig) -> Result<VqVae> {
+    VqVae::new(path, config, quantizer)
 }

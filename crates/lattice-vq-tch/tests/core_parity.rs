@@ -24,9 +24,9 @@ fn codes_and_points_equal_the_core_on_rows_and_images() {
     let lattice = core_lattice(&q);
     let values = latents(2 * 5 * 3, DIM, 40.0, &BASIS, 1);
     let rows = tensor(&values, &[30, DIM as i64]);
-    let out = q.forward_t(&rows, true).unwrap();
+    let out = q.quantize(&rows, true).unwrap();
     let expected = lattice.quantize(to_array_f32(&rows).view()).unwrap();
-    assert_eq!(to_array_i32(&out.codes), expected.codes);
+    assert_eq!(to_array_i32(out.codes.tensor()), expected.codes);
     assert_eq!(to_array_f32(&out.quantized.detach()), expected.points);
 
     // The same values as NCHW images: rows are the NHWC positions.
@@ -34,10 +34,10 @@ fn codes_and_points_equal_the_core_on_rows_and_images() {
         .view([2, 5, 3, DIM as i64])
         .permute([0, 3, 1, 2])
         .contiguous();
-    let out = q.forward_t(&images, true).unwrap();
-    assert_eq!(out.codes.size(), vec![2, 5, 3, DIM as i64]);
+    let out = q.quantize(&images, true).unwrap();
+    assert_eq!(out.codes.tensor().size(), vec![2, 5, 3, DIM as i64]);
     assert_eq!(
-        to_array_i32(&out.codes.view([-1, DIM as i64])),
+        to_array_i32(&out.codes.tensor().view([-1, DIM as i64])),
         expected.codes
     );
     assert_eq!(out.quantized.size(), images.size());
@@ -61,7 +61,7 @@ fn losses_and_basis_gradient_equal_the_core() {
         let q = quantizer(&vs, &config);
         let lattice = core_lattice(&q);
         let rows = tensor(&latents(50, DIM, 30.0, &BASIS, 2), &[50, DIM as i64]);
-        let out = q.forward_t(&rows, true).unwrap();
+        let out = q.quantize(&rows, true).unwrap();
         out.loss.backward();
 
         let z = to_array_f32(&rows);
@@ -112,7 +112,7 @@ fn encoder_gradient_is_the_straight_through_one() {
             .collect::<Vec<_>>(),
     )
     .view([12, DIM as i64]);
-    let out = q.forward_t(&z, true).unwrap();
+    let out = q.quantize(&z, true).unwrap();
     let objective = (&out.quantized * &upstream).sum(Kind::Double) + &out.loss;
     objective.backward();
     let torch_grad = to_array_f64(&z.grad());

@@ -18,7 +18,7 @@ use crate::support::boundary::{ORDER_FACTOR, code_range, vq_reach};
 use crate::support::*;
 use candle_nn::Optimizer;
 use lattice_vq_candle as cdl;
-use lattice_vq_tch::{QuantizerConfig, VqVae, VqVaeConfig, save_checkpoint};
+use lattice_vq_tch::{Codes, QuantizerConfig, VqVae, VqVaeConfig, save_checkpoint};
 use tch::nn::OptimizerConfig;
 use tch::{Kind, Tensor, nn};
 
@@ -69,8 +69,8 @@ fn candle_values(t: &candle_core::Tensor) -> Vec<f32> {
         .unwrap()
 }
 
-fn tch_codes(t: &Tensor) -> Vec<i64> {
-    Vec::<i64>::try_from(t.to_kind(Kind::Int64).flatten(0, -1)).unwrap()
+fn tch_codes(codes: &Codes) -> Vec<i64> {
+    Vec::<i64>::try_from(codes.tensor().to_kind(Kind::Int64).flatten(0, -1)).unwrap()
 }
 
 fn candle_codes(t: &candle_core::Tensor) -> Vec<i64> {

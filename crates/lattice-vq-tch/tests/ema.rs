@@ -31,9 +31,12 @@ fn one_training_update_matches_the_formula() {
     let (_vs, vq) = tiny();
     // Rows 1 and 2 go to codeword 0, row 9 to codeword 1 (distances to 0 and 10).
     let out = vq
-        .forward_t(&tensor(&[1.0, 2.0, 9.0], &[3, 1]), true)
+        .quantize(&tensor(&[1.0, 2.0, 9.0], &[3, 1]), true)
         .unwrap();
-    assert_eq!(Vec::<i64>::try_from(&out.codes).unwrap(), vec![0, 0, 1]);
+    assert_eq!(
+        Vec::<i64>::try_from(out.codes.tensor()).unwrap(),
+        vec![0, 0, 1]
+    );
     // Quantized with the codebook before the update.
     assert_eq!(
         Vec::<f32>::try_from(out.quantized.view([-1])).unwrap(),
@@ -81,7 +84,7 @@ fn eval_mode_changes_nothing() {
         vq.ema_w().copy(),
         vq.cluster_size().copy(),
     ];
-    vq.forward_t(&tensor(&[1.0, 2.0, 9.0, 4.0, 7.0, -3.0], &[6, 1]), false)
+    vq.quantize(&tensor(&[1.0, 2.0, 9.0, 4.0, 7.0, -3.0], &[6, 1]), false)
         .unwrap();
     assert!(vq.codebook().equal(&before[0]));
     assert!(vq.ema_w().equal(&before[1]));

@@ -2,6 +2,7 @@
 //! thread: tests run in parallel and OpenMP threads collapse when they share cores.
 
 mod bad_input;
+mod contract;
 mod core_parity;
 mod cross_backend;
 mod ema;

@@ -139,27 +139,32 @@ fn evaluate(name: &str) -> Option<Evaluation> {
             let n = (chunk.len() / pixels_per_image) as i64;
             let images = Tensor::from_slice(chunk).view([n, 1, 28, 28]);
             let latents = model.encode(&images).unwrap();
-            let out = model.quantizer().forward_t(&latents, false).unwrap();
+            let out = model.quantizer().quantize(&latents, false).unwrap();
             let reconstruction = model.decode(&out.quantized).unwrap();
             let diff = (&reconstruction - &images).to_kind(Kind::Double);
             squared_error += diff.square().sum(Kind::Double).double_value(&[]);
             let rows = rows_of(&latents);
             let exact = (batch % EXACT_EVERY == 0).then(|| {
                 let latents = exact_model.encode(&images.to_kind(Kind::Double)).unwrap();
-                let out = exact_model.quantizer().forward_t(&latents, false).unwrap();
+                let out = exact_model.quantizer().quantize(&latents, false).unwrap();
                 (values::<f64>(&rows_of(&latents)), out.codes)
             });
             if let Some(boundary) = lattice_rows.as_mut() {
-                let codes = values::<i32>(&out.codes);
+                let codes = values::<i32>(out.codes.lattice().unwrap());
                 lattice_codes
-                    .insert_rows(to_array_i32(&out.codes.view([-1, 64])).view())
+                    .insert_rows(to_array_i32(&out.codes.lattice().unwrap().view([-1, 64])).view())
                     .unwrap();
                 let first = boundary.add(&values::<f32>(&rows), &codes);
                 if let Some((latents, exact_codes)) = exact {
-                    boundary.add_exact(first, &codes, &latents, &values::<i32>(&exact_codes));
+                    boundary.add_exact(
+                        first,
+                        &codes,
+                        &latents,
+                        &values::<i32>(exact_codes.tensor()),
+                    );
                 }
             } else if let Some(boundary) = vq_rows.as_mut() {
-                let codes = values::<i64>(&out.codes);
+                let codes = values::<i64>(out.codes.indices().unwrap());
                 indices.extend(codes.iter().copied());
                 let first = add_vq_rows(boundary, &rows, &codebook, &codes);
                 if let Some((latents, exact_codes)) = exact {
@@ -169,7 +174,7 @@ fn evaluate(name: &str) -> Option<Evaluation> {
                         &ours,
                         &codes,
                         &latents,
-                        &values::<i64>(&exact_codes),
+                        &values::<i64>(exact_codes.tensor()),
                     );
                 }
             }

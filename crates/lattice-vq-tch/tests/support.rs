@@ -16,7 +16,7 @@ pub fn single_thread() {
 
 /// Overwrite the quantizer's basis with `values`.
 pub fn set_basis(quantizer: &LatticeQuantizer, values: &[f32]) {
-    let mut basis = quantizer.basis();
+    let mut basis = quantizer.basis().unwrap();
     tch::no_grad(|| basis.copy_(&Tensor::from_slice(values)));
 }
 
@@ -48,7 +48,7 @@ pub fn to_array_i32(t: &Tensor) -> Array2<i32> {
 
 /// The core lattice with the quantizer's current basis, in f32.
 pub fn core_lattice(quantizer: &LatticeQuantizer) -> DiagonalLattice<f32> {
-    let values = Vec::<f32>::try_from(quantizer.basis().detach()).unwrap();
+    let values = Vec::<f32>::try_from(quantizer.basis().unwrap().detach()).unwrap();
     DiagonalLattice::from_slice(&values).unwrap()
 }
 

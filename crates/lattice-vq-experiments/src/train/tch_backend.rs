@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
-use lattice_vq_tch::{QuantizerOutput, VqVae};
+use lattice_vq_tch::{Codes, QuantizerOutput, VqVae};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::adam;
@@ -12,9 +12,6 @@ use super::counting::{CodeKind, CodeRows};
 use super::{Backend, StepStats};
 use crate::data::Batch;
 use crate::error::{Error, Result};
-
-/// The official name of the lattice basis `(1, D)` or the codebook `(K, D)`.
-const QUANTIZER_WEIGHT: &str = "_quantizer.embedding.weight";
 
 fn fail(e: impl std::fmt::Display) -> Error {
     Error::Backend {
@@ -24,7 +21,7 @@ fn fail(e: impl std::fmt::Display) -> Error {
 }
 
 /// An adapter error as ours: I/O keeps its path and kind, libtorch's own errors lose the
-/// adapter's `libtorch:` prefix (ours says `tch:` once).
+/// adapter's `tch:` prefix (ours says `tch:` once).
 fn adapter_error(e: lattice_vq_tch::Error) -> Error {
     match e {
         lattice_vq_tch::Error::Io { path, source } => Error::Io {
@@ -139,25 +136,17 @@ impl TchBackend {
         Ok(())
     }
 
-    /// The quantizer's weight (lattice basis or codebook), copied: a VQ-EMA forward in
-    /// training mode updates it after quantizing with it.
-    fn codebook_snapshot(&self, kind: CodeKind) -> Option<Tensor> {
-        (kind == CodeKind::Vectors)
-            .then(|| self.vs.variables().get(QUANTIZER_WEIGHT).map(Tensor::copy))
-            .flatten()
-    }
-
-    fn codes(out: &QuantizerOutput, kind: CodeKind, codebook: Option<&Tensor>) -> Result<CodeRows> {
+    fn codes(out: &QuantizerOutput, kind: CodeKind) -> Result<CodeRows> {
         Ok(match kind {
             CodeKind::None => CodeRows::default(),
             CodeKind::Codes => {
-                let codes = &out.codes;
-                let dim = if codes.dim() == 4 {
-                    codes.size()[3] as usize
-                } else {
-                    1
+                let dim = match &out.codes {
+                    Codes::Lattice(v) => v.size().last().copied().unwrap_or(1) as usize,
+                    Codes::Indices(_) => 1,
                 };
-                let flat = codes
+                let flat = out
+                    .codes
+                    .tensor()
                     .f_to_kind(Kind::Int)
                     .and_then(|c| c.f_flatten(0, -1))
                     .and_then(|c| c.f_to_device(Device::Cpu))
@@ -168,26 +157,17 @@ impl TchBackend {
                 }
             }
             CodeKind::Vectors => {
-                let codebook = codebook.ok_or_else(|| Error::Invalid {
-                    what: "code kind".into(),
-                    problem: "quantized vectors need the codebook from before the forward".into(),
-                })?;
-                let dim = codebook.size()[1];
-                // The quantizer's own output `e` (before the straight-through `z + (e - z)`,
-                // whose float rounding would make every latent a new vector): `w * v` for a
-                // lattice, the codebook row for VQ.
-                let vectors = if out.codes.dim() == 4 {
-                    out.codes
-                        .f_to_kind(Kind::Float)
-                        .and_then(|v| v.f_mul(&codebook.reshape([dim])))
-                } else {
-                    out.codes
-                        .f_flatten(0, -1)
-                        .and_then(|i| codebook.f_index_select(0, &i))
-                }
-                .and_then(|e| e.f_flatten(0, -1))
-                .and_then(|e| e.f_to_device(Device::Cpu))
-                .map_err(fail)?;
+                // The quantizer's own points `e` (before the straight-through `z + (e - z)`,
+                // whose float rounding would make every latent a new vector): `b * v` from
+                // the integer codes for a lattice, the codeword for VQ, as the quantizer saw
+                // its weight (before an optimizer step or an EMA update), in NHWC row order.
+                let points = &out.points;
+                let dim = points.size()[1];
+                let vectors = points
+                    .f_permute([0, 2, 3, 1])
+                    .and_then(|e| e.f_flatten(0, -1))
+                    .and_then(|e| e.f_to_device(Device::Cpu))
+                    .map_err(fail)?;
                 CodeRows::from_vectors(&Vec::<f32>::try_from(&vectors).map_err(fail)?, dim as usize)
             }
         })
@@ -206,7 +186,6 @@ impl Backend for TchBackend {
         kind: CodeKind,
     ) -> Result<(StepStats, CodeRows)> {
         let images = self.images(batch)?;
-        let codebook = self.codebook_snapshot(kind);
         let out = self.model.forward_t(&images, true).map_err(fail)?;
         let reconstruction = out.reconstruction_error(&images).map_err(fail)?;
         let loss = &reconstruction + &out.quantizer.loss;
@@ -228,20 +207,19 @@ impl Backend for TchBackend {
             commitment: values[3],
             size: values[4],
         };
-        Ok((stats, Self::codes(&out.quantizer, kind, codebook.as_ref())?))
+        Ok((stats, Self::codes(&out.quantizer, kind)?))
     }
 
     fn quantize(&mut self, batch: &Batch, train: bool, kind: CodeKind) -> Result<CodeRows> {
         let _guard = tch::no_grad_guard();
         let images = self.images(batch)?;
         let latents = self.model.encode(&images).map_err(fail)?;
-        let codebook = self.codebook_snapshot(kind);
         let out = self
             .model
             .quantizer()
-            .forward_t(&latents, train)
+            .quantize(&latents, train)
             .map_err(fail)?;
-        Self::codes(&out, kind, codebook.as_ref())
+        Self::codes(&out, kind)
     }
 
     fn evaluate(
@@ -269,7 +247,7 @@ impl Backend for TchBackend {
         };
         Ok((
             sse,
-            Self::codes(&out.quantizer, CodeKind::Codes, None)?,
+            Self::codes(&out.quantizer, CodeKind::Codes)?,
             reconstruction,
         ))
     }

@@ -1,0 +1,314 @@
+//! The adapter contract: three layouts, typed codes, `decode`, `nn::ModuleT`, constructors
+//! and error messages (the same items as lattice-vq-candle's).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::support::*;
+use lattice_vq_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+use lattice_vq_tch::{
+    Codes, Error, Quantizer, QuantizerConfig, VqVae, VqVaeConfig, lattice_quantizer,
+    load_checkpoint, vector_quantizer, vector_quantizer_ema, vqvae,
+};
+use tch::nn::ModuleT;
+use tch::{Kind, Tensor, nn};
+
+const DIM: i64 = 4;
+
+/// One layer of each kind, D = 4, built with the free constructors.
+fn layers(vs: &nn::VarStore) -> Vec<(&'static str, Box<dyn Quantizer>)> {
+    let root = vs.root();
+    vec![
+        (
+            "lattice",
+            Box::new(
+                lattice_quantizer(&root.sub("lattice"), &LatticeQuantizerConfig::new(512, 4))
+                    .unwrap(),
+            ),
+        ),
+        (
+            "vq",
+            Box::new(
+                vector_quantizer(&root.sub("vq"), &VectorQuantizerConfig::new(16, 4)).unwrap(),
+            ),
+        ),
+        (
+            "ema",
+            Box::new(
+                vector_quantizer_ema(&root.sub("ema"), &VectorQuantizerEmaConfig::new(16, 4))
+                    .unwrap(),
+            ),
+        ),
+    ]
+}
+
+/// 12 latent rows of D = 4, deterministic.
+fn rows() -> Tensor {
+    let values: Vec<f32> = (0..48)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.07)
+        .collect();
+    tensor(&values, &[12, DIM])
+}
+
+fn same_bits(a: &Tensor, b: &Tensor) -> bool {
+    let flat = |t: &Tensor| Vec::<f32>::try_from(t.contiguous().view([-1])).unwrap();
+    a.size() == b.size()
+        && flat(a)
+            .iter()
+            .zip(flat(b))
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+#[test]
+fn every_quantizer_takes_rows_sequences_and_images() {
+    single_thread();
+    let vs = nn::VarStore::new(CPU);
+    let rows = rows();
+    // The same 12 latents as (3, 4, D) sequences and as (1, D, 3, 4) images (NHWC order).
+    let sequences = rows.view([3, 4, DIM]);
+    let images = rows.view([1, 3, 4, DIM]).permute([0, 3, 1, 2]);
+    for (name, q) in layers(&vs) {
+        assert_eq!(q.dim(), 4usize);
+        let lattice = name == "lattice";
+        let by_rows = q.quantize(&rows, false).unwrap();
+        for (latents, code_shape) in [
+            (&rows, vec![12]),
+            (&sequences, vec![3, 4]),
+            (&images, vec![1, 3, 4]),
+        ] {
+            let out = q.quantize(latents, false).unwrap();
+            let what = format!("{name} {:?}", latents.size());
+            assert_eq!(out.quantized.size(), latents.size(), "{what}");
+            assert_eq!(out.points.size(), latents.size(), "{what}");
+            assert!(!out.points.requires_grad(), "{what}: points are detached");
+            let mut code_shape = code_shape;
+            if lattice {
+                code_shape.push(DIM);
+                assert!(matches!(out.codes, Codes::Lattice(_)), "{what}");
+                assert!(out.codes.indices().is_none());
+                assert_eq!(out.codes.lattice().unwrap().kind(), Kind::Int, "{what}");
+            } else {
+                assert!(matches!(out.codes, Codes::Indices(_)), "{what}");
+                assert!(out.codes.lattice().is_none());
+                assert_eq!(out.codes.indices().unwrap().kind(), Kind::Int64, "{what}");
+            }
+            assert_eq!(out.codes.tensor().size(), code_shape, "{what}");
+            // The layouts only reshape: the same codes, points and losses as the rows.
+            assert!(
+                out.codes
+                    .tensor()
+                    .reshape([12, -1])
+                    .equal(&by_rows.codes.tensor().reshape([12, -1])),
+                "{what}"
+            );
+            assert!(out.loss.equal(&by_rows.loss), "{what}");
+            // decode(codes) gives the points back, bit for bit, in the latents' layout.
+            let decoded = q.decode(&out.codes).unwrap();
+            assert!(same_bits(&decoded, &out.points), "{what}");
+            // quantized has the value of the points (z + (e - z) rounds within an ulp).
+            assert!(
+                out.quantized.allclose(&out.points, 1e-6, 1e-6, false),
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lattice_points_are_the_basis_times_the_codes() {
+    single_thread();
+    let vs = nn::VarStore::new(CPU);
+    let q = lattice_quantizer(&vs.root(), &LatticeQuantizerConfig::new(512, 4)).unwrap();
+    set_basis(&q, &[0.5, -0.25, 2.0, 1.0]);
+    assert_eq!(q.basis().unwrap().size(), vec![DIM]);
+    // Small negative latents round to a zero code: e is b * 0 from the integer code.
+    let out = q
+        .quantize(&tensor(&[-0.1, 0.3, -0.9, 1.6], &[1, DIM]), true)
+        .unwrap();
+    assert_eq!(
+        Vec::<i32>::try_from(out.codes.tensor().view([-1])).unwrap(),
+        vec![0, -1, 0, 2]
+    );
+    let expected = tensor(&[0.0, 0.25, 0.0, 2.0], &[1, DIM]);
+    assert!(same_bits(&out.points, &expected), "{:?}", out.points);
+}
+
+#[test]
+fn decode_rejects_codes_it_cannot_read() {
+    single_thread();
+    let vs = nn::VarStore::new(CPU);
+    let int = |shape: &[i64]| Tensor::zeros(shape, (Kind::Int, CPU));
+    let long = |shape: &[i64]| Tensor::zeros(shape, (Kind::Int64, CPU));
+    for (name, q) in layers(&vs) {
+        let bad = if name == "lattice" {
+            vec![
+                Codes::Indices(long(&[3])),
+                Codes::Lattice(long(&[3, 4])),
+                Codes::Lattice(int(&[3, 5])),
+                Codes::Lattice(int(&[4])),
+                Codes::Lattice(int(&[1, 2, 3, 4, 4])),
+            ]
+        } else {
+            vec![
+                Codes::Lattice(int(&[3, 4])),
+                Codes::Indices(int(&[3])),
+                Codes::Indices(long(&[])),
+                Codes::Indices(long(&[1, 2, 3, 4])),
+                Codes::Indices(Tensor::from_slice(&[0i64, 16])),
+                Codes::Indices(Tensor::from_slice(&[-1i64])),
+            ]
+        };
+        for codes in &bad {
+            let err = q.decode(codes).unwrap_err();
+            assert!(
+                matches!(err, Error::InputShape { what: "codes", .. }),
+                "{name} {codes:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn layers_and_the_model_are_tch_modules_that_panic_on_bad_input() {
+    single_thread();
+    let vs = nn::VarStore::new(CPU);
+    let root = vs.root();
+    let modules: Vec<(Box<dyn ModuleT>, Box<dyn Quantizer>)> = vec![
+        (
+            Box::new(
+                lattice_quantizer(&root.sub("a"), &LatticeQuantizerConfig::new(512, 4)).unwrap(),
+            ),
+            Box::new(
+                lattice_quantizer(&root.sub("a"), &LatticeQuantizerConfig::new(512, 4)).unwrap(),
+            ),
+        ),
+        (
+            Box::new(vector_quantizer(&root.sub("b"), &VectorQuantizerConfig::new(16, 4)).unwrap()),
+            Box::new(vector_quantizer(&root.sub("b"), &VectorQuantizerConfig::new(16, 4)).unwrap()),
+        ),
+        (
+            Box::new(
+                vector_quantizer_ema(&root.sub("c"), &VectorQuantizerEmaConfig::new(16, 4))
+                    .unwrap(),
+            ),
+            Box::new(
+                vector_quantizer_ema(&root.sub("c"), &VectorQuantizerEmaConfig::new(16, 4))
+                    .unwrap(),
+            ),
+        ),
+    ];
+    let rows = rows();
+    for (module, quantizer) in &modules {
+        // Built twice under one path: the same variables, so the same output.
+        let quantized = module.forward_t(&rows, false);
+        assert!(quantized.equal(&quantizer.quantize(&rows, false).unwrap().quantized));
+        let panic = catch_unwind(AssertUnwindSafe(|| {
+            module.forward_t(&Tensor::zeros([2, 5], (Kind::Float, CPU)), false)
+        }))
+        .unwrap_err();
+        let message = panic.downcast_ref::<String>().unwrap();
+        assert!(
+            message.starts_with("latents has shape [2, 5]: must be"),
+            "{message}"
+        );
+    }
+
+    let model = vqvae(
+        &root.sub("model"),
+        &VqVaeConfig::fashion_mnist(),
+        &QuantizerConfig::by_name("vq", 64).unwrap(),
+    )
+    .unwrap();
+    let images = Tensor::zeros([1, 1, 28, 28], (Kind::Float, CPU));
+    let reconstruction = ModuleT::forward_t(&model, &images, false);
+    let out = model.forward_t(&images, false).unwrap();
+    assert!(reconstruction.equal(&out.reconstruction));
+    let panic = catch_unwind(AssertUnwindSafe(|| {
+        ModuleT::forward_t(
+            &model,
+            &Tensor::zeros([1, 1, 27, 28], (Kind::Float, CPU)),
+            false,
+        )
+    }))
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        message.starts_with("images has shape [1, 1, 27, 28]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn free_constructors_are_new() {
+    single_thread();
+    let (a, b) = (nn::VarStore::new(CPU), nn::VarStore::new(CPU));
+    let config = VqVaeConfig::fashion_mnist();
+    let quantizer = QuantizerConfig::by_name("sparse_lattice", 64).unwrap();
+    vqvae(&a.root(), &config, &quantizer).unwrap();
+    VqVae::new(&b.root(), &config, &quantizer).unwrap();
+    let shapes = |vs: &nn::VarStore| {
+        let mut v: Vec<_> = vs
+            .variables()
+            .into_iter()
+            .map(|(n, t)| (n, t.size()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(shapes(&a), shapes(&b));
+}
+
+#[test]
+fn error_messages_name_the_dtypes_and_the_path() {
+    single_thread();
+    let vs = nn::VarStore::new(CPU);
+    for (name, q) in layers(&vs) {
+        let err = q
+            .quantize(&rows().to_kind(Kind::Double), false)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::DtypeMismatch {
+                    what: "latents",
+                    found: Kind::Double,
+                    expected: Kind::Float
+                }
+            ),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "latents: dtype F64 does not match the layer's F32"
+        );
+        // Our errors carry no host prefix; libtorch's do.
+        let err = q
+            .quantize(&Tensor::zeros([4], (Kind::Float, CPU)), false)
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("latents has shape [4]: "),
+            "{err}"
+        );
+    }
+    let torch = Error::from(tch::TchError::Torch("boom".into()));
+    assert_eq!(torch.to_string(), "tch: Internal torch error: boom");
+
+    let mut vs = nn::VarStore::new(CPU);
+    lattice_quantizer(&vs.root(), &LatticeQuantizerConfig::new(512, 4)).unwrap();
+    let dir = std::env::temp_dir().join(format!("lattice-vq-tch-contract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let absent = dir.join("absent.safetensors");
+    let err = load_checkpoint(&mut vs, &absent).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&absent.display().to_string()),
+        "{err}"
+    );
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a checkpoint").unwrap();
+    let err = load_checkpoint(&mut vs, &garbage).unwrap_err();
+    assert!(
+        err.to_string().contains(&garbage.display().to_string()),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
