@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 /// Nothing is changed unless the whole file matches.
 ///
 /// # Errors
-/// [`Error::Io`] naming the path for a missing or unreadable file; [`Error::Torch`] for a
-/// truncated or corrupt one (its message names the path too); [`Error::MissingTensor`],
+/// [`Error::Io`] for a missing or unreadable file, [`Error::Checkpoint`] for a truncated or
+/// corrupt one (both naming the path); [`Error::MissingTensor`],
 /// [`Error::TensorShape`] or [`Error::UnexpectedTensors`] for a file of another model.
 ///
 /// # Example
@@ -41,7 +41,10 @@ pub fn load_checkpoint(vs: &mut nn::VarStore, path: impl AsRef<Path>) -> Result<
             source,
         });
     }
-    let mut stored: HashMap<String, Tensor> = Tensor::read_safetensors(path)?.into_iter().collect();
+    let mut stored: HashMap<String, Tensor> = Tensor::read_safetensors(path)
+        .map_err(|e| checkpoint_error(&display, e))?
+        .into_iter()
+        .collect();
     let variables = vs.variables();
     let mut updates = Vec::with_capacity(variables.len());
     for (name, variable) in sorted(&variables) {
@@ -87,7 +90,7 @@ pub fn load_checkpoint(vs: &mut nn::VarStore, path: impl AsRef<Path>) -> Result<
 /// never leaves a half-written checkpoint.
 ///
 /// # Errors
-/// [`Error::Torch`] if writing fails, [`Error::Io`] if the rename fails.
+/// [`Error::Checkpoint`] if writing fails, [`Error::Io`] if the rename fails.
 pub fn save_checkpoint(vs: &nn::VarStore, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let variables = vs.variables();
@@ -97,7 +100,7 @@ pub fn save_checkpoint(vs: &nn::VarStore, path: impl AsRef<Path>) -> Result<()> 
     let temporary = std::path::PathBuf::from(temporary);
     if let Err(error) = Tensor::write_safetensors(&named, &temporary) {
         let _ = std::fs::remove_file(&temporary);
-        return Err(error.into());
+        return Err(checkpoint_error(&path.display().to_string(), error));
     }
     std::fs::rename(&temporary, path).map_err(|source| {
         let _ = std::fs::remove_file(&temporary);
@@ -106,6 +109,19 @@ pub fn save_checkpoint(vs: &nn::VarStore, path: impl AsRef<Path>) -> Result<()> 
             source,
         }
     })
+}
+
+/// A safetensors read or write failure as [`Error::Checkpoint`], naming the file once (tch's
+/// safetensors errors name the path they were given: the message keeps what follows it).
+fn checkpoint_error(path: &str, error: tch::TchError) -> Error {
+    let message = match error {
+        tch::TchError::SafeTensorError { err, .. } => err.to_string(),
+        other => other.to_string(),
+    };
+    Error::Checkpoint {
+        path: path.to_string(),
+        message,
+    }
 }
 
 fn sorted(variables: &HashMap<String, Tensor>) -> impl Iterator<Item = (&String, &Tensor)> {

@@ -39,6 +39,15 @@ pub enum Error {
         /// The layer's kind.
         expected: tch::Kind,
     },
+    /// A checkpoint file is not safetensors (truncated, corrupt, another format), or its
+    /// tensors could not be written.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: String,
+        /// What the safetensors reader or writer said.
+        message: String,
+    },
     /// A checkpoint lacks a tensor the model needs.
     #[error("checkpoint {path} has no tensor {name}: every model tensor must be present")]
     MissingTensor {

@@ -197,13 +197,13 @@ fn checkpoints_of_other_models_and_corrupt_files_are_errors() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     assert!(matches!(
         load_checkpoint(&mut vq, &truncated),
-        Err(Error::Torch(_))
+        Err(Error::Checkpoint { .. })
     ));
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"not a checkpoint at all").unwrap();
     assert!(matches!(
         load_checkpoint(&mut vq, &garbage),
-        Err(Error::Torch(_))
+        Err(Error::Checkpoint { .. })
     ));
     assert!(matches!(
         load_checkpoint(&mut vq, dir.join("absent.safetensors")),
