@@ -24,6 +24,34 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A safetensors file that candle could not read (missing, truncated, not safetensors).
+    #[error("{path}: {source}")]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// candle's error (boxed: it is large).
+        source: Box<candle_core::Error>,
+    },
+    /// An image file whose size could not be read.
+    #[error("{path}: {source}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// The image decoder's error (boxed: it is large).
+        source: Box<image::ImageError>,
+    },
+    /// A run folder holds checkpoints but none of them can be resumed from.
+    #[error(
+        "{}: no checkpoint can be resumed from ({}); move the folder away to start over",
+        .dir.display(),
+        skipped_list(.skipped)
+    )]
+    NoResumableCheckpoint {
+        /// The checkpoints' folder.
+        dir: PathBuf,
+        /// Each checkpoint tried, newest first, with why it could not be resumed.
+        skipped: Vec<(PathBuf, Error)>,
+    },
     /// No directory holding the dataset was found.
     #[error("{dataset} not found: looked in {searched}")]
     NotFound {
@@ -61,6 +89,15 @@ pub enum Error {
         /// Why it cannot be used.
         problem: String,
     },
+}
+
+/// `folder: error; folder: error`, for [`Error::NoResumableCheckpoint`].
+fn skipped_list(skipped: &[(PathBuf, Error)]) -> String {
+    skipped
+        .iter()
+        .map(|(dir, error)| format!("{}: {error}", dir.display()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `Result` with this crate's [`enum@Error`].

@@ -55,13 +55,14 @@ pub struct EvalOptions {
 /// lattices evaluate alike).
 ///
 /// # Errors
-/// An unreadable file, or one without a quantizer.
+/// [`Error::Safetensors`] for an unreadable file, [`Error::Format`] for one without a
+/// quantizer.
 pub fn infer_quantizer(checkpoint: &Path) -> Result<QuantizerKind> {
     let tensors =
         candle_core::safetensors::load(checkpoint, &candle_core::Device::Cpu).map_err(|e| {
-            Error::Format {
+            Error::Safetensors {
                 path: checkpoint.to_path_buf(),
-                problem: e.to_string(),
+                source: Box::new(e),
             }
         })?;
     if tensors.contains_key("_quantizer.ema_w") {

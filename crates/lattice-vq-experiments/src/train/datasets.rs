@@ -166,9 +166,9 @@ fn first_image_shape(dir: &Path, file: Option<&std::path::PathBuf>) -> Result<Im
         path: dir.to_path_buf(),
         problem: "no png or jpg images".into(),
     })?;
-    let (width, height) = image::image_dimensions(file).map_err(|e| Error::Format {
+    let (width, height) = image::image_dimensions(file).map_err(|e| Error::Image {
         path: file.clone(),
-        problem: e.to_string(),
+        source: Box::new(e),
     })?;
     Ok(ImageShape {
         channels: 3,

@@ -161,7 +161,8 @@ pub fn train(
 /// with a warning for the next older one.
 ///
 /// # Errors
-/// [`Error::Format`] when checkpoints exist but none loads, naming each and why;
+/// [`Error::NoResumableCheckpoint`] when checkpoints exist but none loads, with each one's
+/// error;
 /// [`Error::Invalid`] when the newest has done more epochs than `epochs`.
 fn resume(
     out: &std::path::Path,
@@ -190,19 +191,16 @@ fn resume(
             Err(e @ Error::Invalid { .. }) => return Err(e),
             Err(e) => {
                 eprintln!("skipping checkpoint {}: {e}", files.dir.display());
-                skipped.push(format!("{}: {e}", files.dir.display()));
+                skipped.push((files.dir.clone(), e));
             }
         }
     }
     if skipped.is_empty() {
         Ok((LoopState::default(), None))
     } else {
-        Err(Error::Format {
-            path: out.join("checkpoints"),
-            problem: format!(
-                "no checkpoint can be resumed from ({}); move the folder away to start over",
-                skipped.join("; ")
-            ),
+        Err(Error::NoResumableCheckpoint {
+            dir: out.join("checkpoints"),
+            skipped,
         })
     }
 }

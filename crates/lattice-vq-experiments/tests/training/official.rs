@@ -41,7 +41,16 @@ fn the_quantizer_is_inferred_from_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.safetensors");
     std::fs::write(&bad, b"not a safetensors file").unwrap();
-    let message = infer_quantizer(&bad).unwrap_err().to_string();
+    let error = infer_quantizer(&bad).unwrap_err();
+    assert!(
+        matches!(error, lattice_vq_experiments::Error::Safetensors { .. }),
+        "{error:?}"
+    );
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "{error:?}: keeps candle's error"
+    );
+    let message = error.to_string();
     assert!(message.contains("bad.safetensors"), "{message}");
 }
 
