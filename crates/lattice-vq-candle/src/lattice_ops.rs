@@ -8,7 +8,7 @@
 //! candle's backward then zero-fills and adds into.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use lattice_vq_core::{DiagonalLattice, loss};
+use lattice_vq_core::{DiagonalLattice, Lattice, loss};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::element::{Element, elements};
@@ -163,7 +163,9 @@ impl Apply {
                 Shape::from_dims(&[]),
             ),
             (LatticeOp::Embedding, Some(upstream)) => {
-                let grad = loss::embedding_loss_basis_grad(&operands.lattice, z, operands.codes, e)
+                let grad = operands
+                    .lattice
+                    .embedding_loss_gradient(z, operands.codes, e)
                     .map_err(wrap)?;
                 let dims = [1, grad.len()];
                 let grad = grad.into_iter().map(|g| g * upstream).collect();

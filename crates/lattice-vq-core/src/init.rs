@@ -2,9 +2,9 @@
 
 use rand::Rng;
 
-use crate::basis::DiagonalLattice;
 use crate::error::{Error, Result};
 use crate::float::LatticeFloat;
+use crate::lattice::DiagonalLattice;
 
 /// The half-width `r = 1 / (K^(1/D) - 1)` of the paper's initialisation range (Eq. 6).
 ///

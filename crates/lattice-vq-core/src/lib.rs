@@ -11,7 +11,7 @@
 //! | Eq. 3-4, Babai rounding | [`DiagonalLattice::quantize`], [`DiagonalLattice::quantize_into`], [`DiagonalLattice::decode`] |
 //! | Eq. 5, diagonal basis | [`DiagonalLattice`] (validated: finite, `abs(b_i) >= F::MIN_BASIS_MAGNITUDE`) |
 //! | Eq. 6 and A.1, initialisation | [`init_range`], [`sample_basis`], [`BasisInit`], [`LatticeQuantizerConfig::init_lattice`] |
-//! | Eq. 7, size loss | [`loss::size_loss`], [`loss::size_loss_basis_grad`] |
+//! | Eq. 7, size loss | [`Lattice::size_loss`], [`Lattice::size_loss_gradient`] (implemented by [`DiagonalLattice`]) |
 //! | Eq. 8, embedding and commitment losses | [`loss`] (values, gradients, straight-through contract) |
 //! | Eq. 1, VQ baseline | [`vq::nearest_codewords`], [`VectorQuantizerConfig`], [`VectorQuantizerEmaConfig`] |
 //! | "No. embeddings / dataset" | [`UniqueCodes`] (exact), [`HyperLogLog`] (sketch), [`perplexity`], [`DimensionHistograms`] |
@@ -49,7 +49,6 @@
 #![warn(missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
-pub mod basis;
 pub mod codes;
 pub mod config;
 pub mod error;
@@ -58,20 +57,18 @@ pub mod init;
 pub mod lattice;
 pub mod loss;
 pub mod model;
-pub mod quantize;
+mod shape;
 pub mod sketch;
 pub mod usage;
 pub mod vq;
 
-pub use basis::DiagonalLattice;
 pub use codes::{CodeVector, UniqueCodes, code_key};
 pub use config::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
 pub use error::{Error, Result};
 pub use float::LatticeFloat;
 pub use init::{BasisInit, init_range, sample_basis};
-pub use lattice::Lattice;
+pub use lattice::{DiagonalLattice, Lattice, Quantized};
 pub use loss::{QuantizerGradients, QuantizerLoss};
 pub use model::{QuantizerConfig, VqVaeConfig};
-pub use quantize::Quantized;
 pub use sketch::HyperLogLog;
 pub use usage::{DimensionHistograms, perplexity};

@@ -1,7 +1,7 @@
 //! Every kind of bad input returns its own error variant, never a panic or a wrapped value.
 
 use lattice_vq_core::{
-    BasisInit, DiagonalLattice, Error, LatticeQuantizerConfig, VectorQuantizerConfig,
+    BasisInit, DiagonalLattice, Error, Lattice, LatticeQuantizerConfig, VectorQuantizerConfig,
     VectorQuantizerEmaConfig, init_range, loss, sample_basis,
 };
 use ndarray::{Array1, Array2, array};
@@ -189,12 +189,7 @@ fn mismatched_shapes_and_empty_inputs_are_errors() {
         Err(Error::EmptyInput { .. })
     ));
     assert!(matches!(
-        loss::embedding_loss_basis_grad(
-            &lattice,
-            wrong_dim.view(),
-            q.codes.view(),
-            q.points.view()
-        ),
+        lattice.embedding_loss_gradient(wrong_dim.view(), q.codes.view(), q.points.view()),
         Err(Error::ShapeMismatch { .. })
     ));
     let config = LatticeQuantizerConfig::new(512, 4);
