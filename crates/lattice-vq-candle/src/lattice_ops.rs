@@ -10,7 +10,7 @@
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
-use lattice_vq_core::{DiagonalLattice, LatticeFloat, loss};
+use lattice_vq_core::{DiagonalLattice, Lattice, LatticeFloat, loss};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::kernels::{KernelFloat, elements};
@@ -201,7 +201,9 @@ impl Apply {
                 Shape::from_dims(&[]),
             ),
             (LatticeOp::Embedding, Some(upstream)) => {
-                let grad = loss::embedding_loss_basis_grad(&operands.lattice, z, operands.codes, e)
+                let grad = operands
+                    .lattice
+                    .embedding_loss_gradient(z, operands.codes, e)
                     .map_err(wrap)?;
                 let dims = [1, grad.len()];
                 let grad = grad.into_iter().map(|g| g * upstream).collect();

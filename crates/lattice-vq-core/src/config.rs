@@ -2,10 +2,10 @@
 
 use rand::Rng;
 
-use crate::basis::DiagonalLattice;
 use crate::error::{Error, Result};
 use crate::float::LatticeFloat;
 use crate::init::{BasisInit, sample_basis};
+use crate::lattice::DiagonalLattice;
 
 /// Configuration of an LL-VQ layer (paper Section 3, Eq. 6-8).
 ///

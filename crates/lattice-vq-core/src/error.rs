@@ -119,6 +119,40 @@ pub enum Error {
         /// The right-hand value.
         right: usize,
     },
+    /// A codeword index is not below the codebook size K.
+    #[error(
+        "index {index} at row {row} is out of range: indices must be below the codebook size \
+         {codebook_size}"
+    )]
+    IndexOutOfRange {
+        /// Row (vector) of the offending index.
+        row: usize,
+        /// The offending index.
+        index: usize,
+        /// The codebook size K.
+        codebook_size: usize,
+    },
+    /// A code <-> index conversion was asked of a lattice with no finite codebook (the
+    /// diagonal lattice, any unbounded lattice): there is no index to give.
+    #[error("{what} needs a bounded lattice: this lattice has no finite codebook")]
+    UnboundedLattice {
+        /// The operation that needs a bounded lattice (`codes_to_indices`, ...).
+        what: &'static str,
+    },
+    /// Images passed to the reference model are not `(N >= 1, C, H, W)` with `H` and `W`
+    /// positive multiples of `2^levels` (see [`crate::VqVaeConfig::check_image_shape`]).
+    #[error(
+        "images has shape {found:?}: must be (N >= 1, {channels}, H, W) with H and W positive \
+         multiples of {factor}"
+    )]
+    ImageShape {
+        /// The shape that was passed.
+        found: Vec<usize>,
+        /// The image channels the model takes.
+        channels: usize,
+        /// `2^levels`, what `H` and `W` must be multiples of.
+        factor: usize,
+    },
     /// A count of code vectors would pass `u64::MAX`.
     #[error("code count overflow: counts must stay below 2^64")]
     CountOverflow,

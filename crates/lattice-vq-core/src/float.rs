@@ -46,9 +46,17 @@ pub trait LatticeFloat:
     /// exactly when `CODE_MIN <= v < CODE_MAX_EXCLUSIVE`, and NaN fails both tests.
     const CODE_MAX_EXCLUSIVE: Self;
 
+    /// `2^(mantissa bits)`: `2^23 = 8388608` for `f32`, `2^52 = 4503599627370496` for `f64`.
+    ///
+    /// At or above it every float is an integer; below it, `(|x| + SHIFT) - SHIFT` rounds
+    /// `|x|` half to even in the FPU's default rounding mode. This is the shift of
+    /// [`LatticeFloat::round_ties_even_fast`], and of any backend that rounds with tensor
+    /// ops the same way (`sign(x) * (|x| < SHIFT ? (|x| + SHIFT) - SHIFT : |x|)`).
+    const ROUNDING_SHIFT: Self;
+
     /// Round half to even, like `torch.round` and [`f32::round_ties_even`].
     ///
-    /// Written with the "add and subtract 2^(mantissa bits)" trick so that it compiles to
+    /// Written with the "add and subtract [`LatticeFloat::ROUNDING_SHIFT`]" trick so that it compiles to
     /// plain additions the autovectorizer understands, on every x86-64 level (the standard
     /// library's version is a libm call without SSE4.1). Agrees with
     /// [`f32::round_ties_even`] / [`f64::round_ties_even`] for every input, NaN and
@@ -78,12 +86,13 @@ impl LatticeFloat for f32 {
     const MAX_BASIS_MAGNITUDE: Self = 9_223_372_036_854_775_808.0;
     const CODE_MIN: Self = -2_147_483_648.0;
     const CODE_MAX_EXCLUSIVE: Self = 2_147_483_648.0;
+    const ROUNDING_SHIFT: Self = 8_388_608.0;
 
     #[inline(always)]
     fn round_ties_even_fast(self) -> Self {
         // Every f32 at or above 2^23 is already an integer; below it, adding 2^23 pushes the
         // fraction out of the mantissa and the FPU's default mode rounds it half to even.
-        const SHIFT: f32 = 8_388_608.0;
+        const SHIFT: f32 = <f32 as LatticeFloat>::ROUNDING_SHIFT;
         let magnitude = self.abs();
         let rounded = (magnitude + SHIFT) - SHIFT;
         let rounded = if magnitude < SHIFT {
@@ -118,10 +127,11 @@ impl LatticeFloat for f64 {
     const MAX_BASIS_MAGNITUDE: Self = 6.703_903_964_971_299e153;
     const CODE_MIN: Self = -2_147_483_648.0;
     const CODE_MAX_EXCLUSIVE: Self = 2_147_483_648.0;
+    const ROUNDING_SHIFT: Self = 4_503_599_627_370_496.0;
 
     #[inline(always)]
     fn round_ties_even_fast(self) -> Self {
-        const SHIFT: f64 = 4_503_599_627_370_496.0;
+        const SHIFT: f64 = <f64 as LatticeFloat>::ROUNDING_SHIFT;
         let magnitude = self.abs();
         let rounded = (magnitude + SHIFT) - SHIFT;
         let rounded = if magnitude < SHIFT {
@@ -151,6 +161,18 @@ impl LatticeFloat for f64 {
     }
 }
 
+/// `x` widened to `f64` (exact for `f32` and `f64`; NaN if the conversion failed): how the
+/// losses and gradients accumulate.
+pub(crate) fn to_f64<F: LatticeFloat>(x: F) -> f64 {
+    x.to_f64().unwrap_or(f64::NAN)
+}
+
+/// `x` rounded to `F` (NaN if the conversion failed): how the losses and gradients return
+/// their `f64` sums.
+pub(crate) fn from_f64<F: LatticeFloat>(x: f64) -> F {
+    F::from_f64(x).unwrap_or_else(F::nan)
+}
+
 #[cfg(test)]
 mod tests {
     use super::LatticeFloat;
@@ -166,6 +188,18 @@ mod tests {
         // The largest basis entry times the largest code is finite.
         assert!((f32::MAX_BASIS_MAGNITUDE * 2_147_483_648.0).is_finite());
         assert!((f64::MAX_BASIS_MAGNITUDE * 2_147_483_648.0).is_finite());
+    }
+
+    #[test]
+    fn rounding_shift_is_two_to_the_mantissa_bits() {
+        assert_eq!(
+            f32::ROUNDING_SHIFT,
+            2f32.powi(f32::MANTISSA_DIGITS as i32 - 1)
+        );
+        assert_eq!(
+            f64::ROUNDING_SHIFT,
+            2f64.powi(f64::MANTISSA_DIGITS as i32 - 1)
+        );
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use rand::Rng;
 
-use crate::basis::DiagonalLattice;
 use crate::error::{Error, Result};
 use crate::float::LatticeFloat;
+use crate::lattice::DiagonalLattice;
 
 /// The half-width `r = 1 / (K^(1/D) - 1)` of the paper's initialisation range (Eq. 6).
 ///
@@ -139,4 +139,61 @@ where
         })
         .collect();
     DiagonalLattice::new(basis.into())
+}
+
+/// The basis rule of Eq. 6's initialisation as the tch and candle layers apply it: keep the
+/// drawn basis `initial` if [`DiagonalLattice`] accepts it, otherwise call `redraw` for a
+/// whole new draw (on the backend's own generator, `U(-r, r)`) until one is accepted.
+///
+/// A draw is refused only when an entry's magnitude is below
+/// [`LatticeFloat::MIN_BASIS_MAGNITUDE`] (a probability below `1e-18` per entry for the
+/// paper's ranges): the official code would then divide by zero. The whole basis is drawn
+/// again, not the offending entry, so a backend's generator advances exactly as it does
+/// today. Returns the accepted lattice and the number of redraws. Validate the
+/// initialisation half-width first ([`crate::LatticeQuantizerConfig::validate`]): with a
+/// range that cannot give a valid basis this loops forever.
+///
+/// # Errors
+/// [`Error::ZeroDim`] for an empty basis, [`Error::ShapeMismatch`] if a redraw changes the
+/// length (both returned at once, without redrawing); any error of `redraw`.
+///
+/// # Example
+/// ```
+/// use lattice_vq_core::init::redraw_until_valid;
+///
+/// let mut draws = vec![vec![0.5f32, -0.25], vec![0.0f32, 1.0]];
+/// let (lattice, redraws) =
+///     redraw_until_valid(vec![1e-30f32, 2.0], || Ok::<_, lattice_vq_core::Error>(draws.pop().unwrap()))?;
+/// assert_eq!((lattice.basis().to_vec(), redraws), (vec![0.5, -0.25], 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn redraw_until_valid<F, E>(
+    initial: Vec<F>,
+    mut redraw: impl FnMut() -> std::result::Result<Vec<F>, E>,
+) -> std::result::Result<(DiagonalLattice<F>, usize), E>
+where
+    F: LatticeFloat,
+    E: From<Error>,
+{
+    let dim = initial.len();
+    let mut basis = initial;
+    let mut redraws = 0;
+    loop {
+        if basis.len() != dim {
+            return Err(Error::ShapeMismatch {
+                what: "redrawn basis",
+                expected: vec![dim],
+                found: vec![basis.len()],
+            }
+            .into());
+        }
+        match DiagonalLattice::from_slice(&basis) {
+            Ok(lattice) => return Ok((lattice, redraws)),
+            Err(Error::ZeroDim) => return Err(Error::ZeroDim.into()),
+            Err(_) => {
+                basis = redraw()?;
+                redraws += 1;
+            }
+        }
+    }
 }

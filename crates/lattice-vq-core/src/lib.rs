@@ -8,12 +8,15 @@
 //!
 //! | paper | here |
 //! |---|---|
-//! | Eq. 3-4, Babai rounding | [`DiagonalLattice::quantize`], [`DiagonalLattice::quantize_into`], [`DiagonalLattice::decode`] |
+//! | Eq. 3-4, Babai rounding | [`Lattice`]; [`DiagonalLattice::quantize`], [`DiagonalLattice::quantize_into`], [`DiagonalLattice::decode`] |
 //! | Eq. 5, diagonal basis | [`DiagonalLattice`] (validated: finite, `abs(b_i) >= F::MIN_BASIS_MAGNITUDE`) |
-//! | Eq. 6 and A.1, initialisation | [`init_range`], [`sample_basis`], [`BasisInit`], [`LatticeQuantizerConfig::init_lattice`] |
-//! | Eq. 7, size loss | [`loss::size_loss`], [`loss::size_loss_basis_grad`] |
-//! | Eq. 8, embedding and commitment losses | [`loss`] (values, gradients, straight-through contract) |
+//! | Eq. 6 and A.1, initialisation | [`init_range`], [`sample_basis`], [`BasisInit`], [`LatticeQuantizerConfig::init_lattice`], [`redraw_until_valid`] |
+//! | Eq. 7, size loss | [`Lattice::size_loss`], [`Lattice::size_loss_gradient`] (implemented by [`DiagonalLattice`]) |
+//! | Eq. 8, embedding and commitment losses | [`loss`] (values, gradients, straight-through contract), [`Lattice::embedding_loss_gradient`] |
 //! | Eq. 1, VQ baseline | [`vq::nearest_codewords`], [`VectorQuantizerConfig`], [`VectorQuantizerEmaConfig`] |
+//! | Eq. 2, VQ-VAE loss (embedding + beta * commitment) | [`vq_loss::vq_loss`], [`vq_loss::vq_gradients`], [`vq_loss::vq_ema_loss`] |
+//! | VQ-EMA codebook update (VQ-VAE appendix) | [`EmaCodebook::step`] |
+//! | "Model", the reference VQ-VAE | [`VqVaeConfig`], [`network`] (stages, tensor names and shapes, PyTorch's default init, image shapes) |
 //! | "No. embeddings / dataset" | [`UniqueCodes`] (exact), [`HyperLogLog`] (sketch), [`perplexity`], [`DimensionHistograms`] |
 //!
 //! What it does not do: autograd, devices, layers, training loops. The `tch` and `candle`
@@ -49,29 +52,30 @@
 #![warn(missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
-pub mod basis;
 pub mod codes;
 pub mod config;
+pub mod ema;
 pub mod error;
 pub mod float;
 pub mod init;
 pub mod lattice;
 pub mod loss;
 pub mod model;
-pub mod quantize;
+pub mod network;
+mod shape;
 pub mod sketch;
 pub mod usage;
 pub mod vq;
+pub mod vq_loss;
 
-pub use basis::DiagonalLattice;
 pub use codes::{CodeVector, UniqueCodes, code_key};
 pub use config::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+pub use ema::EmaCodebook;
 pub use error::{Error, Result};
 pub use float::LatticeFloat;
-pub use init::{BasisInit, init_range, sample_basis};
-pub use lattice::Lattice;
+pub use init::{BasisInit, init_range, redraw_until_valid, sample_basis};
+pub use lattice::{DiagonalLattice, Lattice, Quantized};
 pub use loss::{QuantizerGradients, QuantizerLoss};
 pub use model::{QuantizerConfig, VqVaeConfig};
-pub use quantize::Quantized;
 pub use sketch::HyperLogLog;
 pub use usage::{DimensionHistograms, perplexity};

@@ -7,12 +7,16 @@
 //!
 //! | part | value | gradient |
 //! |---|---|---|
-//! | embedding | `mean((e - sg(z))^2)` over all `N*D` elements | `d/db_j = 2/(ND) sum_n (e_nj - z_nj) v_nj`; none to `z` |
-//! | commitment | `mean((sg(e) - z)^2)`, weighted by `commitment_cost` (beta) | `d/dz = 2/(ND) (z - e)`; none to `b` |
-//! | size (Eq. 7) | `-sum_i abs(b_i)` (a sum, not a mean), weighted by `sparsity_cost` (gamma) | `d/db_i = -sign(b_i)` |
+//! | embedding | `mean((e - sg(z))^2)` over all `N*D` elements ([`embedding_loss`]) | `d/db_j = 2/(ND) sum_n (e_nj - z_nj) v_nj` ([`Lattice::embedding_loss_gradient`]); none to `z` |
+//! | commitment | `mean((sg(e) - z)^2)`, weighted by `commitment_cost` (beta) ([`commitment_loss`]) | `d/dz = 2/(ND) (z - e)` ([`commitment_loss_latent_grad`]); none to `b` |
+//! | size (Eq. 7) | `-sum_i abs(b_i)` (a sum, not a mean), weighted by `sparsity_cost` (gamma) ([`Lattice::size_loss`]) | `d/db_i = -sign(b_i)` ([`Lattice::size_loss_gradient`]) |
 //!
 //! Quantizer loss = embedding + beta * commitment + gamma * size. Sums are accumulated in
 //! `f64` whatever `F` is, so an `f32` mean over millions of elements keeps its precision.
+//! The functions here that take `(z, e)` are lattice-agnostic; the parts that depend on the
+//! lattice's parameters are methods of [`Lattice`], so [`quantizer_loss`] and
+//! [`quantizer_gradients`] work for any lattice. The VQ baselines' losses are in
+//! [`crate::vq_loss`].
 //!
 //! # The straight-through contract
 //! Every backend (tch, candle, or a hand-written training loop) must give the same numbers:
@@ -27,11 +31,11 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Zip};
 
-use crate::basis::DiagonalLattice;
 use crate::config::LatticeQuantizerConfig;
 use crate::error::{Error, Result};
-use crate::float::LatticeFloat;
-use crate::quantize::{Quantized, check_same_shape};
+use crate::float::{LatticeFloat, from_f64, to_f64};
+use crate::lattice::{Lattice, Quantized};
+use crate::shape::{check_rows, check_same_shape};
 
 /// The parts of the quantizer loss, each unweighted, and their weighted total.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,64 +106,6 @@ pub fn commitment_loss<F: LatticeFloat>(
     mean_squared_difference(latents, points)
 }
 
-/// Size loss `-||diag(B)||_1 = -sum_i |b_i|` (Eq. 7, before its weight gamma).
-///
-/// # Example
-/// ```
-/// use lattice_vq_core::{loss::size_loss, DiagonalLattice};
-///
-/// let lattice = DiagonalLattice::<f32>::from_slice(&[2.0, -0.5])?;
-/// assert_eq!(size_loss(&lattice), -2.5);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn size_loss<F: LatticeFloat>(lattice: &DiagonalLattice<F>) -> F {
-    let sum: f64 = lattice.basis().iter().map(|b| to_f64(b.abs())).sum();
-    from_f64(-sum)
-}
-
-/// `d(embedding)/db` with `v` held constant: `2/(ND) sum_n (e_nj - z_nj) v_nj` for each `j`.
-///
-/// # Shapes
-/// `latents`, `codes`, `points`: `(N, D)` with `D = lattice.dim()`, `N >= 1`; returns `(D,)`.
-///
-/// # Errors
-/// [`Error::ShapeMismatch`], [`Error::EmptyInput`].
-///
-/// # Example
-/// ```
-/// use lattice_vq_core::{loss::embedding_loss_basis_grad, DiagonalLattice};
-/// use ndarray::array;
-///
-/// let lattice = DiagonalLattice::<f64>::from_slice(&[1.0])?;
-/// let latents = array![[2.25]];
-/// let q = lattice.quantize(latents.view())?; // v = 2, e = 2
-/// let grad = embedding_loss_basis_grad(&lattice, latents.view(), q.codes.view(), q.points.view())?;
-/// assert_eq!(grad[0], 2.0 * (2.0 - 2.25) * 2.0);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn embedding_loss_basis_grad<F: LatticeFloat>(
-    lattice: &DiagonalLattice<F>,
-    latents: ArrayView2<F>,
-    codes: ArrayView2<i32>,
-    points: ArrayView2<F>,
-) -> Result<Array1<F>> {
-    lattice.check_rows("latents", latents.shape())?;
-    check_same_shape("codes", codes.shape(), latents.shape())?;
-    check_same_shape("points", points.shape(), latents.shape())?;
-    let mut sums = vec![0.0f64; lattice.dim()];
-    for ((z_row, v_row), e_row) in latents
-        .outer_iter()
-        .zip(codes.outer_iter())
-        .zip(points.outer_iter())
-    {
-        for (((sum, &z), &v), &e) in sums.iter_mut().zip(z_row).zip(v_row).zip(e_row) {
-            *sum += (to_f64(e) - to_f64(z)) * f64::from(v);
-        }
-    }
-    let scale = 2.0 / latents.len() as f64;
-    Ok(sums.into_iter().map(|sum| from_f64(scale * sum)).collect())
-}
-
 /// `d(commitment)/dz = 2/(ND) (z - e)` (before the weight beta).
 ///
 /// # Shapes
@@ -188,20 +134,6 @@ pub fn commitment_loss_latent_grad<F: LatticeFloat>(
         .map_collect(|&z, &e| scale * (z - e)))
 }
 
-/// `d(size)/db_i = -sign(b_i)` (never 0: basis entries are non-zero).
-///
-/// # Example
-/// ```
-/// use lattice_vq_core::{loss::size_loss_basis_grad, DiagonalLattice};
-///
-/// let lattice = DiagonalLattice::<f32>::from_slice(&[2.0, -0.5])?;
-/// assert_eq!(size_loss_basis_grad(&lattice).to_vec(), vec![-1.0, 1.0]);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn size_loss_basis_grad<F: LatticeFloat>(lattice: &DiagonalLattice<F>) -> Array1<F> {
-    lattice.basis().mapv(|b| -b.signum())
-}
-
 /// All parts of the quantizer loss for one batch (Eq. 8 without the reconstruction term).
 ///
 /// # Shapes
@@ -226,17 +158,17 @@ pub fn size_loss_basis_grad<F: LatticeFloat>(lattice: &DiagonalLattice<F>) -> Ar
 /// assert_eq!(loss.total, 0.25 + 0.25 * 0.25 - 3.0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn quantizer_loss<F: LatticeFloat>(
+pub fn quantizer_loss<F: LatticeFloat, L: Lattice<F>>(
     config: &LatticeQuantizerConfig,
-    lattice: &DiagonalLattice<F>,
+    lattice: &L,
     latents: ArrayView2<F>,
     quantized: &Quantized<F>,
 ) -> Result<QuantizerLoss<F>> {
     config.validate()?;
-    lattice.check_rows("latents", latents.shape())?;
+    check_rows(lattice.dim(), "latents", latents.shape())?;
     let embedding = embedding_loss(latents, quantized.points.view())?;
     let commitment = embedding;
-    let size = size_loss(lattice);
+    let size = lattice.size_loss();
     let total = to_f64(embedding)
         + config.commitment_cost * to_f64(commitment)
         + config.sparsity_cost * to_f64(size);
@@ -271,20 +203,19 @@ pub fn quantizer_loss<F: LatticeFloat>(
 /// assert_eq!(grads.latents[[0, 0]], 0.25 * 2.0 * 0.25);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn quantizer_gradients<F: LatticeFloat>(
+pub fn quantizer_gradients<F: LatticeFloat, L: Lattice<F>>(
     config: &LatticeQuantizerConfig,
-    lattice: &DiagonalLattice<F>,
+    lattice: &L,
     latents: ArrayView2<F>,
     quantized: &Quantized<F>,
 ) -> Result<QuantizerGradients<F>> {
     config.validate()?;
-    let embedding = embedding_loss_basis_grad(
-        lattice,
+    let embedding = lattice.embedding_loss_gradient(
         latents,
         quantized.codes.view(),
         quantized.points.view(),
     )?;
-    let size = size_loss_basis_grad(lattice);
+    let size = lattice.size_loss_gradient();
     let gamma = config.sparsity_cost;
     let basis = Zip::from(&embedding)
         .and(&size)
@@ -374,12 +305,4 @@ fn mean_squared_difference<F: LatticeFloat>(a: ArrayView2<F>, b: ArrayView2<F>) 
         sum += d * d;
     });
     Ok(from_f64(sum / a.len() as f64))
-}
-
-fn to_f64<F: LatticeFloat>(x: F) -> f64 {
-    x.to_f64().unwrap_or(f64::NAN)
-}
-
-fn from_f64<F: LatticeFloat>(x: f64) -> F {
-    F::from_f64(x).unwrap_or_else(F::nan)
 }

@@ -1,5 +1,6 @@
 //! Framework-free description of the paper's reference model, shared by the tch and candle
-//! backends so that both build the same network from the same values.
+//! backends so that both build the same network from the same values; the network itself
+//! (stages, tensor names, shapes, initialisation) is derived from it in [`crate::network`].
 
 use crate::config::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
 

@@ -27,7 +27,7 @@ use ndarray::{Array1, ArrayView1, ArrayView2, ArrayViewMut1, Axis};
 
 use crate::error::{Error, Result};
 use crate::float::LatticeFloat;
-use crate::quantize::check_same_shape;
+use crate::shape::check_same_shape;
 
 /// Rows handled per matrix product, so the `(rows, K)` distance block stays in cache-sized
 /// memory instead of an `(N, K)` matrix.

@@ -1,7 +1,7 @@
 //! Every kind of bad input returns its own error variant, never a panic or a wrapped value.
 
 use lattice_vq_core::{
-    BasisInit, DiagonalLattice, Error, LatticeQuantizerConfig, VectorQuantizerConfig,
+    BasisInit, DiagonalLattice, Error, Lattice, LatticeQuantizerConfig, VectorQuantizerConfig,
     VectorQuantizerEmaConfig, init_range, loss, sample_basis,
 };
 use ndarray::{Array1, Array2, array};
@@ -189,12 +189,7 @@ fn mismatched_shapes_and_empty_inputs_are_errors() {
         Err(Error::EmptyInput { .. })
     ));
     assert!(matches!(
-        loss::embedding_loss_basis_grad(
-            &lattice,
-            wrong_dim.view(),
-            q.codes.view(),
-            q.points.view()
-        ),
+        lattice.embedding_loss_gradient(wrong_dim.view(), q.codes.view(), q.points.view()),
         Err(Error::ShapeMismatch { .. })
     ));
     let config = LatticeQuantizerConfig::new(512, 4);
@@ -282,6 +277,15 @@ fn error_messages_are_lowercase_and_name_the_invariant() {
         lattice.quantize(Array2::zeros((0, 1)).view()).unwrap_err(),
         init_range(1, 1).unwrap_err(),
         DiagonalLattice::new(Array1::<f64>::zeros(0)).unwrap_err(),
+        lattice.codes_to_indices(array![[0]].view()).unwrap_err(),
+        Error::IndexOutOfRange {
+            row: 0,
+            index: 9,
+            codebook_size: 4,
+        },
+        lattice_vq_core::VqVaeConfig::fashion_mnist()
+            .check_image_shape(&[1, 1, 27, 27])
+            .unwrap_err(),
     ];
     let invariants = [
         "<= |b| <=",
@@ -291,6 +295,9 @@ fn error_messages_are_lowercase_and_name_the_invariant() {
         "at least one row",
         "at least 2",
         "at least 1",
+        "needs a bounded lattice",
+        "must be below the codebook size",
+        "positive multiples of 2",
     ];
     for (err, invariant) in errors.iter().zip(invariants) {
         let message = err.to_string();

@@ -1,7 +1,7 @@
 //! Every hand-written gradient agrees with central finite differences, codes held fixed.
 
 use crate::support::{lattice, lattice_and_latents};
-use lattice_vq_core::{DiagonalLattice, LatticeQuantizerConfig, Quantized, loss};
+use lattice_vq_core::{DiagonalLattice, Lattice, LatticeQuantizerConfig, Quantized, loss};
 use ndarray::{Array1, Array2, Zip};
 use proptest::prelude::*;
 
@@ -52,7 +52,7 @@ proptest! {
     fn embedding_gradient_matches_finite_differences((basis, latents) in lattice_and_latents(1..=6, 1..=6, 30.0)) {
         let lattice = lattice(&basis);
         let q = lattice.quantize(latents.view()).unwrap();
-        let hand = loss::embedding_loss_basis_grad(&lattice, latents.view(), q.codes.view(), q.points.view()).unwrap();
+        let hand = lattice.embedding_loss_gradient(latents.view(), q.codes.view(), q.points.view()).unwrap();
         let b = Array1::from(basis.clone());
         for j in 0..basis.len() {
             let numeric = central_difference(&b, j, |b| {
@@ -76,10 +76,10 @@ proptest! {
 
     #[test]
     fn size_gradient_matches_finite_differences((basis, _latents) in lattice_and_latents(1..=8, 1..=1, 1.0)) {
-        let hand = loss::size_loss_basis_grad(&lattice(&basis));
+        let hand = lattice(&basis).size_loss_gradient();
         let b = Array1::from(basis.clone());
         for j in 0..basis.len() {
-            let numeric = central_difference(&b, j, |b| loss::size_loss(&lattice(b.as_slice().unwrap())));
+            let numeric = central_difference(&b, j, |b| lattice(b.as_slice().unwrap()).size_loss());
             assert_close(hand[j], numeric, "d size / db")?;
         }
     }

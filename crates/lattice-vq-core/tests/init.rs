@@ -95,3 +95,45 @@ fn a_paper_range_below_the_basis_bounds_fails_validation() {
         .init_lattice::<f32, _>(&mut StdRng::seed_from_u64(0))
         .unwrap();
 }
+
+#[test]
+fn redraw_until_valid_keeps_a_valid_draw_and_redraws_the_whole_basis_otherwise() {
+    use lattice_vq_core::{Error, redraw_until_valid};
+    let (lattice, redraws) =
+        redraw_until_valid(vec![0.5f32, -1.0], || -> Result<Vec<f32>, Error> {
+            unreachable!()
+        })
+        .unwrap();
+    assert_eq!((lattice.basis().to_vec(), redraws), (vec![0.5, -1.0], 0));
+    // f32's bound is checked on f32 values: 1e-20 is a valid f64 entry but not an f32 one.
+    let mut calls = 0;
+    let (lattice, redraws) = redraw_until_valid(vec![1e-20f32, 1.0], || {
+        calls += 1;
+        Ok::<_, Error>(if calls < 3 {
+            vec![0.0, 1.0]
+        } else {
+            vec![2.0, 3.0]
+        })
+    })
+    .unwrap();
+    assert_eq!((lattice.basis().to_vec(), redraws), (vec![2.0, 3.0], 3));
+    assert_eq!(
+        redraw_until_valid(Vec::<f64>::new(), || -> Result<Vec<f64>, Error> {
+            unreachable!()
+        })
+        .unwrap_err(),
+        Error::ZeroDim
+    );
+    assert!(matches!(
+        redraw_until_valid(vec![0.0f64], || Ok::<_, Error>(vec![1.0, 1.0])),
+        Err(Error::ShapeMismatch {
+            what: "redrawn basis",
+            ..
+        })
+    ));
+    // The redraw's own error comes back unchanged.
+    assert_eq!(
+        redraw_until_valid(vec![0.0f64], || Err(Error::CountOverflow)).unwrap_err(),
+        Error::CountOverflow
+    );
+}

@@ -2,9 +2,13 @@
 
 mod bad_input;
 mod counting;
+mod ema;
 mod gradients;
 mod init;
+mod lattice_contract;
+mod network;
 mod quantize_props;
 mod support;
 mod ties;
 mod vq;
+mod vq_loss;

@@ -1,9 +1,12 @@
-//! The diagonal lattice basis `B = diag(b)` of Eq. 5.
+//! The diagonal lattice basis `B = diag(b)` of Eq. 5 and its [`Lattice`] implementation:
+//! the size loss of Eq. 7 and the embedding gradient of Eq. 8 live here, once.
 
-use ndarray::{Array1, ArrayView1};
+use ndarray::{Array1, ArrayView1, ArrayView2, ArrayViewMut2};
 
+use super::Lattice;
 use crate::error::{Error, Result};
-use crate::float::LatticeFloat;
+use crate::float::{LatticeFloat, from_f64, to_f64};
+use crate::shape::check_same_shape;
 
 /// A lattice `L(B) = { B v : v in Z^D }` with a diagonal basis `B = diag(b)` (paper Eq. 5).
 ///
@@ -193,4 +196,115 @@ fn validate_basis<F: LatticeFloat>(basis: ArrayView1<F>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+impl<F: LatticeFloat> Lattice<F> for DiagonalLattice<F> {
+    fn dim(&self) -> usize {
+        DiagonalLattice::dim(self)
+    }
+
+    /// Babai rounding is exact for a diagonal (orthogonal) basis.
+    fn is_exact(&self) -> bool {
+        true
+    }
+
+    /// The basis diagonal `b`.
+    fn parameters(&self) -> &[F] {
+        self.basis_slice()
+    }
+
+    /// A diagonal lattice with basis `parameters`, validated as [`DiagonalLattice::new`].
+    fn with_parameters(&self, parameters: &[F]) -> Result<Self> {
+        if parameters.len() != self.dim() {
+            return Err(Error::ShapeMismatch {
+                what: "parameters",
+                expected: vec![self.dim()],
+                found: vec![parameters.len()],
+            });
+        }
+        Self::from_slice(parameters)
+    }
+
+    fn validate_latents(&self, latents: &[F]) -> Result<()> {
+        DiagonalLattice::validate_latents(self, latents)
+    }
+
+    fn quantize_into(
+        &self,
+        latents: ArrayView2<F>,
+        codes: ArrayViewMut2<i32>,
+        points: ArrayViewMut2<F>,
+    ) -> Result<()> {
+        DiagonalLattice::quantize_into(self, latents, codes, points)
+    }
+
+    fn decode_into(&self, codes: ArrayView2<i32>, points: ArrayViewMut2<F>) -> Result<()> {
+        DiagonalLattice::decode_into(self, codes, points)
+    }
+
+    /// `d(embedding)/db_j = 2/(ND) sum_n (e_nj - z_nj) v_nj`, accumulated in `f64`.
+    ///
+    /// # Example
+    /// ```
+    /// use lattice_vq_core::{DiagonalLattice, Lattice};
+    /// use ndarray::array;
+    ///
+    /// let lattice = DiagonalLattice::<f64>::from_slice(&[1.0])?;
+    /// let latents = array![[2.25]];
+    /// let q = lattice.quantize(latents.view())?; // v = 2, e = 2
+    /// let grad = lattice.embedding_loss_gradient(latents.view(), q.codes.view(), q.points.view())?;
+    /// assert_eq!(grad[0], 2.0 * (2.0 - 2.25) * 2.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn embedding_loss_gradient(
+        &self,
+        latents: ArrayView2<F>,
+        codes: ArrayView2<i32>,
+        points: ArrayView2<F>,
+    ) -> Result<Array1<F>> {
+        self.check_rows("latents", latents.shape())?;
+        check_same_shape("codes", codes.shape(), latents.shape())?;
+        check_same_shape("points", points.shape(), latents.shape())?;
+        let mut sums = vec![0.0f64; self.dim()];
+        for ((z_row, v_row), e_row) in latents
+            .outer_iter()
+            .zip(codes.outer_iter())
+            .zip(points.outer_iter())
+        {
+            for (((sum, &z), &v), &e) in sums.iter_mut().zip(z_row).zip(v_row).zip(e_row) {
+                *sum += (to_f64(e) - to_f64(z)) * f64::from(v);
+            }
+        }
+        let scale = 2.0 / latents.len() as f64;
+        Ok(sums.into_iter().map(|sum| from_f64(scale * sum)).collect())
+    }
+
+    /// Eq. 7: `-||diag(B)||_1 = -sum_i |b_i|`, summed in `f64`.
+    ///
+    /// # Example
+    /// ```
+    /// use lattice_vq_core::{DiagonalLattice, Lattice};
+    ///
+    /// let lattice = DiagonalLattice::<f32>::from_slice(&[2.0, -0.5])?;
+    /// assert_eq!(lattice.size_loss(), -2.5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn size_loss(&self) -> F {
+        let sum: f64 = self.basis().iter().map(|b| to_f64(b.abs())).sum();
+        from_f64(-sum)
+    }
+
+    /// `d(size)/db_i = -sign(b_i)` (never 0: basis entries are non-zero).
+    ///
+    /// # Example
+    /// ```
+    /// use lattice_vq_core::{DiagonalLattice, Lattice};
+    ///
+    /// let lattice = DiagonalLattice::<f32>::from_slice(&[2.0, -0.5])?;
+    /// assert_eq!(lattice.size_loss_gradient().to_vec(), vec![-1.0, 1.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn size_loss_gradient(&self) -> Array1<F> {
+        self.basis().mapv(|b| -b.signum())
+    }
 }

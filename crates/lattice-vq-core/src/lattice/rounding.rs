@@ -2,22 +2,11 @@
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use crate::basis::DiagonalLattice;
+use super::diagonal::DiagonalLattice;
+use super::quantized::Quantized;
 use crate::error::{Error, Result};
 use crate::float::LatticeFloat;
-
-/// Integer codes and lattice points of a batch of latent rows.
-///
-/// # Shapes
-/// Both fields are `(N, D)`: row `n` holds `v_n = round(B^-1 z_n)` and `e_n = B v_n`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Quantized<F> {
-    /// Integer lattice coordinates `v` (Eq. 3), one row per latent vector.
-    pub codes: Array2<i32>,
-    /// Lattice points `e = B v` (Eq. 4), one row per latent vector; a zero coordinate is
-    /// always `+0.0`, so the points are bit for bit [`DiagonalLattice::decode`] of the codes.
-    pub points: Array2<F>,
-}
+use crate::shape::{check_rows, check_same_shape};
 
 /// Rows per task when the `parallel` feature splits a batch across threads.
 #[cfg(feature = "parallel")]
@@ -219,34 +208,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
 
     /// Check that a `(N, D)` input has at least one row and `D = self.dim()` columns.
     pub(crate) fn check_rows(&self, what: &'static str, shape: &[usize]) -> Result<()> {
-        if shape[1] != self.dim() {
-            return Err(Error::ShapeMismatch {
-                what,
-                expected: vec![shape[0], self.dim()],
-                found: shape.to_vec(),
-            });
-        }
-        if shape[0] == 0 {
-            return Err(Error::EmptyInput { what });
-        }
-        Ok(())
-    }
-}
-
-/// Require `found == expected` for an output buffer.
-pub(crate) fn check_same_shape(
-    what: &'static str,
-    found: &[usize],
-    expected: &[usize],
-) -> Result<()> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(Error::ShapeMismatch {
-            what,
-            expected: expected.to_vec(),
-            found: found.to_vec(),
-        })
+        check_rows(self.dim(), what, shape)
     }
 }
 
