@@ -20,7 +20,8 @@ use lattice_vq_experiments::train::evaluate::EvalReport;
 use lattice_vq_experiments::train::metrics::EpochRecord;
 use lattice_vq_experiments::train::run::RunResult;
 use lattice_vq_experiments::train::{
-    Backend, BackendKind, CodeKind, Protocol, StepStats, TrainOptions,
+    Backend, BackendKind, CodeKind, DatasetKind, EpochMode, Protocol, QuantizerKind, StepStats,
+    TrainOptions,
 };
 use lattice_vq_fuzz::model::{quantizer, tiny_batch, tiny_model};
 
@@ -201,11 +202,11 @@ fn celeba_partition(seeds: &Seeds) -> std::io::Result<()> {
 
 fn options() -> TrainOptions {
     TrainOptions {
-        dataset: "fashion-mnist".into(),
+        dataset: DatasetKind::FashionMnist,
         data_dir: None,
-        quantizer: "lattice".into(),
+        quantizer: QuantizerKind::Lattice,
         backend: BackendKind::Candle,
-        device: "cpu".into(),
+        device: lattice_vq_experiments::train::Device::Cpu,
         epochs: 5,
         batch_size: 64,
         lr: 1e-3,
@@ -237,7 +238,7 @@ fn run_state(seeds: &Seeds) -> Result<(), Box<dyn std::error::Error>> {
         },
         train_unique_codes: 61,
         validation_mse: Some(0.05),
-        mode: "trained".into(),
+        mode: EpochMode::Trained,
         seconds: 12.5,
     };
     let state = LoopState {
