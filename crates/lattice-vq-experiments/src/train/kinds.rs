@@ -86,7 +86,7 @@ impl DatasetKind {
 /// A quantizer of the paper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ValueEnum)]
 pub enum QuantizerKind {
-    /// The paper's sparse LL-VQ (size loss gamma 1, basis drawn from (-9.76, 9.76)).
+    /// The paper's sparse LL-VQ (size loss gamma 1, basis in (-9.76, 9.76) for D = 64).
     #[serde(rename = "lattice", alias = "sparse_lattice")]
     #[value(name = "lattice", alias = "sparse_lattice")]
     Lattice,
