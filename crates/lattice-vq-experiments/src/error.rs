@@ -91,6 +91,19 @@ pub enum Error {
     },
 }
 
+/// The Fashion-MNIST loader's errors ([`crate::data::LoadError`]) are this type's variants of
+/// the same names and fields.
+impl From<crate::data::LoadError> for Error {
+    fn from(error: crate::data::LoadError) -> Self {
+        use crate::data::LoadError;
+        match error {
+            LoadError::Io { path, source } => Self::Io { path, source },
+            LoadError::Format { path, problem } => Self::Format { path, problem },
+            LoadError::NotFound { dataset, searched } => Self::NotFound { dataset, searched },
+        }
+    }
+}
+
 /// `folder: error; folder: error`, for [`Error::NoResumableCheckpoint`].
 fn skipped_list(skipped: &[(PathBuf, Error)]) -> String {
     skipped

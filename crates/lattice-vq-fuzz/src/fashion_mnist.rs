@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use lattice_vq_experiments::Error;
+use lattice_vq_experiments::data::LoadError as Error;
 use lattice_vq_experiments::fashion_mnist::{FashionMnist, SIDE};
 
 use crate::input::Input;

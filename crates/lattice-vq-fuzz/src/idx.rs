@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use lattice_vq_experiments::Error;
+use lattice_vq_experiments::data::LoadError as Error;
 use lattice_vq_experiments::data::idx::{decode_idx, parse_idx, read_idx_from};
 
 /// The bytes as an IDX file, plain and as a `.gz`.

@@ -7,6 +7,8 @@ use std::path::Path;
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 use ndarray::{ArrayView1, ArrayView2};
 
+use crate::data::Split;
+use crate::data::fashion_mnist::{self, FashionMnist};
 use crate::failure::Failure;
 use crate::types::{Codes, DType, Gradients, Input, LayerState, ModelOutput, Quantization};
 
@@ -151,10 +153,16 @@ pub trait ModelBackend: Backend {
 
     /// The Fashion-MNIST test split as the models take it (`x / 255 - 0.5`), 10,000 images of
     /// `28 * 28` pixels, row-major; or why it is not available (the suite then skips, or
-    /// fails when `CI` is set). The adapters' tests load it with lattice-vq-experiments'
-    /// `fashion_mnist::locate` and `FashionMnist::load`.
+    /// fails when `CI` is set). By default loaded from the directory
+    /// [`fashion_mnist::locate`] finds with [`FashionMnist::load`]; a backend need not
+    /// override it.
     ///
     /// # Errors
-    /// Why the data is not available.
-    fn fashion_mnist_test(&self) -> Result<Vec<f32>, String>;
+    /// Why the data is not available (the loader's error as text).
+    fn fashion_mnist_test(&self) -> Result<Vec<f32>, String> {
+        let dir = fashion_mnist::locate(None).map_err(|e| e.to_string())?;
+        FashionMnist::load(&dir, Split::Test)
+            .map(|data| data.pixels)
+            .map_err(|e| e.to_string())
+    }
 }

@@ -28,23 +28,34 @@
 //! quantizer suite on it (it has no convolutional network, so not `models` or
 //! `official_checkpoints`).
 //!
+//! Below the suites sit what the adapters' tests and benches need besides: the
+//! Fashion-MNIST loader ([`data`], re-exported as [`fashion_mnist`]), the client of the
+//! PyTorch reference server the training-step benches compare against ([`pytorch`]) and the
+//! allocator setting those benches apply ([`heap`]). They live here because the adapters
+//! must not depend on lattice-vq-experiments (it depends on them);
+//! lattice-vq-experiments re-exports them under its own paths.
+//!
 //! This crate sits below the adapters (they dev-depend on it): it depends on the core,
-//! ndarray and the test utilities only.
+//! ndarray, the test utilities and what the loader needs (flate2, thiserror) only.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
 pub mod backend;
 pub mod boundary;
+pub mod data;
 pub mod failure;
+pub mod heap;
 pub mod inputs;
 pub mod layout;
 mod macros;
 pub mod oracle;
+pub mod pytorch;
 pub mod reference;
 pub mod suites;
 pub mod types;
 
 pub use backend::{Backend, ModelBackend};
+pub use data::fashion_mnist;
 pub use failure::Failure;
 pub use types::{
     Codes, DType, EmaState, Gradients, Input, LayerState, LossParts, ModelOutput, Quantization,

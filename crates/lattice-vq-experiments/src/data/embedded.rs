@@ -10,9 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Split;
 use super::fashion_mnist::{FashionMnist, locate_in, search_path};
-use crate::error::{Error, Result};
+use super::{LoadError, Split};
+use crate::error::Result;
 
 /// Training images in the sample.
 pub const TRAIN_LEN: usize = 4000;
@@ -47,7 +47,12 @@ pub fn embedded_sample(split: Split) -> Result<FashionMnist> {
     let name = |kind: &str| -> PathBuf {
         Path::new("<embedded>/fashion-mnist-sample").join(format!("{prefix}-{kind}-ubyte.gz"))
     };
-    FashionMnist::from_idx_bytes(&name("images-idx3"), images, &name("labels-idx1"), labels)
+    Ok(FashionMnist::from_idx_bytes(
+        &name("images-idx3"),
+        images,
+        &name("labels-idx1"),
+        labels,
+    )?)
 }
 
 /// Where [`load_or_embedded`] found the images.
@@ -90,7 +95,7 @@ pub fn load_or_embedded(explicit: Option<&Path>, split: Split) -> Result<(Fashio
 pub fn load_or_embedded_in(candidates: &[PathBuf], split: Split) -> Result<(FashionMnist, Source)> {
     match locate_in(candidates) {
         Ok(dir) => Ok((FashionMnist::load(&dir, split)?, Source::Files(dir))),
-        Err(Error::NotFound { .. }) => Ok((embedded_sample(split)?, Source::Embedded)),
-        Err(other) => Err(other),
+        Err(LoadError::NotFound { .. }) => Ok((embedded_sample(split)?, Source::Embedded)),
+        Err(other) => Err(other.into()),
     }
 }

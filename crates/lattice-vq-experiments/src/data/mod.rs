@@ -20,10 +20,8 @@ pub mod batches;
 pub mod celeba;
 mod decode;
 pub mod embedded;
-pub mod fashion_mnist;
 pub mod ffhq;
 pub mod folder;
-pub mod idx;
 pub mod synthetic;
 
 pub use batches::{Batch, BatchOptions, Batches};
@@ -31,16 +29,11 @@ pub use celeba::CelebA;
 pub use folder::ImageFolder;
 pub use synthetic::Synthetic;
 
-/// The training or the test part of a dataset with two parts (each dataset says which
-/// images are which: [`fashion_mnist`] its `train-*`/`t10k-*` files, [`ffhq`] a split of the
-/// sorted file names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    /// The training part.
-    Train,
-    /// The test part.
-    Test,
-}
+// The Fashion-MNIST loader and its IDX reader live in lattice-vq-testkit (the adapters' tests
+// and benches need them and must not depend on this crate); here under their old paths.
+// `LoadError` converts into this crate's `Error` variant for variant (`Io`, `Format`,
+// `NotFound`).
+pub use lattice_vq_testkit::data::{LoadError, Split, fashion_mnist, idx};
 
 /// Channels, height and width of every image of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +118,31 @@ impl Dataset for InMemory {
         let image = &self.pixels[index * size..(index + 1) * size];
         if flip {
             flip_into(image, self.shape, out);
+        } else {
+            out.copy_from_slice(image);
+        }
+        Ok(())
+    }
+}
+
+impl Dataset for fashion_mnist::FashionMnist {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn shape(&self) -> ImageShape {
+        ImageShape {
+            channels: 1,
+            height: fashion_mnist::SIDE,
+            width: fashion_mnist::SIDE,
+        }
+    }
+
+    fn load(&self, index: usize, flip: bool, out: &mut [f32]) -> Result<()> {
+        let size = fashion_mnist::SIDE * fashion_mnist::SIDE;
+        let image = &self.pixels[index * size..(index + 1) * size];
+        if flip {
+            flip_into(image, self.shape(), out);
         } else {
             out.copy_from_slice(image);
         }

@@ -14,9 +14,9 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
+use lattice_vq_experiments::data::LoadError as Error;
 use lattice_vq_experiments::data::fashion_mnist::FashionMnist;
 use lattice_vq_experiments::data::idx::{MAX_IDX_VALUES, read_idx, read_idx_from};
-use lattice_vq_experiments::error::Error;
 
 use crate::support::{gzip, idx_bytes, write};
 
@@ -90,10 +90,7 @@ fn peak_rss() -> u64 {
 }
 
 /// The problem of a `Format` error naming `name`, or a panic describing the error.
-fn format_problem(
-    result: lattice_vq_experiments::error::Result<impl std::fmt::Debug>,
-    name: &Path,
-) -> String {
+fn format_problem(result: Result<impl std::fmt::Debug, Error>, name: &Path) -> String {
     match result {
         Err(Error::Format { path, problem }) => {
             assert_eq!(path, name);

@@ -1,7 +1,7 @@
 //! The IDX reader on generated files.
 
+use lattice_vq_experiments::data::LoadError as Error;
 use lattice_vq_experiments::data::idx::{decode_idx, read_idx};
-use lattice_vq_experiments::error::Error;
 
 use crate::support::{error_path, gzip, idx_bytes, write};
 

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use lattice_vq_experiments::data::{Dataset, ImageShape};
+use lattice_vq_experiments::data::{Dataset, ImageShape, LoadError};
 use lattice_vq_experiments::error::Error;
 
 /// The bytes of an unsigned-byte IDX file of `dims` holding `data`.
@@ -53,10 +53,28 @@ pub fn mirrored(image: &[f32], shape: ImageShape) -> Vec<f32> {
 }
 
 /// The path an error names, for errors that name one.
-pub fn error_path(error: &Error) -> Option<&Path> {
-    match error {
-        Error::Io { path, .. } | Error::Format { path, .. } => Some(path),
-        _ => None,
+pub fn error_path(error: &impl NamesPath) -> Option<&Path> {
+    error.named_path()
+}
+
+/// An error that may name a file: this crate's, or the Fashion-MNIST loader's.
+pub trait NamesPath {
+    /// The file named, if any.
+    fn named_path(&self) -> Option<&Path>;
+}
+
+impl NamesPath for Error {
+    fn named_path(&self) -> Option<&Path> {
+        match self {
+            Error::Io { path, .. } | Error::Format { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl NamesPath for LoadError {
+    fn named_path(&self) -> Option<&Path> {
+        self.path()
     }
 }
 

@@ -12,8 +12,10 @@
 //! own small objects pin the top of its heap, so it is rarely trimmed (not verified).
 //!
 //! The thresholds are process-wide, so the library crates never touch them; applications
-//! (this crate's examples and benches) opt in with [`retain_freed_memory`]. Any program can get
-//! the same without code from the environment:
+//! (lattice-vq-experiments' training and examples, the adapters' benches) opt in with
+//! [`retain_freed_memory`]. It lives here, below the adapters, so that their benches need not
+//! depend on lattice-vq-experiments (which re-exports it as `lattice_vq_experiments::heap`).
+//! Any program can get the same without code from the environment:
 //! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912`.
 
 /// Largest mmap threshold glibc accepts on 64-bit targets (`HEAP_MAX_SIZE / 2`): blocks up to
@@ -34,7 +36,7 @@ pub const TRIM_THRESHOLD_BYTES: usize = 512 << 20;
 ///
 /// # Example
 /// ```
-/// let applied = lattice_vq_experiments::heap::retain_freed_memory();
+/// let applied = lattice_vq_testkit::heap::retain_freed_memory();
 /// assert_eq!(applied, cfg!(all(target_os = "linux", target_env = "gnu")));
 /// ```
 pub fn retain_freed_memory() -> bool {

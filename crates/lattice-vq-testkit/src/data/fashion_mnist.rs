@@ -1,9 +1,12 @@
 //! Fashion-MNIST (Xiao et al. 2017) from its IDX files.
+//!
+//! lattice-vq-experiments re-exports this module as `lattice_vq_experiments::fashion_mnist`
+//! (and implements its `Dataset` trait for [`FashionMnist`]).
 
 use std::path::{Path, PathBuf};
 
 use super::idx::{IdxArray, read_idx};
-use crate::error::{Error, Result};
+use super::{LoadError, Result};
 
 pub use super::Split;
 
@@ -53,7 +56,7 @@ impl FashionMnist {
     /// [`read_idx_from`](super::idx::read_idx_from)).
     ///
     /// # Errors
-    /// [`Error::Io`] or [`Error::Format`] naming the file: missing, truncated, corrupt,
+    /// [`LoadError::Io`] or [`LoadError::Format`] naming the file: missing, truncated, corrupt,
     /// larger than its header announces or than any dataset loaded here, not 28x28 images,
     /// or images and labels of different counts.
     pub fn load(dir: &Path, split: Split) -> Result<Self> {
@@ -70,7 +73,7 @@ impl FashionMnist {
     /// for [`FashionMnist::load`].
     ///
     /// # Errors
-    /// [`Error::Io`] or [`Error::Format`] naming the file, as [`FashionMnist::load`].
+    /// [`LoadError::Io`] or [`LoadError::Format`] naming the file, as [`FashionMnist::load`].
     pub fn from_idx_bytes(
         images_name: &Path,
         images: &[u8],
@@ -89,7 +92,7 @@ impl FashionMnist {
         labels_path: &Path,
         labels: IdxArray,
     ) -> Result<Self> {
-        let format = |path: &Path, problem: String| Error::Format {
+        let format = |path: &Path, problem: String| LoadError::Format {
             path: path.to_path_buf(),
             problem,
         };
@@ -137,7 +140,7 @@ pub fn search_path(explicit: Option<&Path>) -> Vec<PathBuf> {
 /// else [`SYSTEM_DIR`]; the first that holds the test images.
 ///
 /// # Errors
-/// [`Error::NotFound`] listing the places searched.
+/// [`LoadError::NotFound`] listing the places searched.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     locate_in(&search_path(explicit))
 }
@@ -145,13 +148,13 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
 /// The first of `candidates` that holds the test images (`t10k-images-idx3-ubyte[.gz]`).
 ///
 /// # Errors
-/// [`Error::NotFound`] listing the candidates.
+/// [`LoadError::NotFound`] listing the candidates.
 pub fn locate_in(candidates: &[PathBuf]) -> Result<PathBuf> {
     candidates
         .iter()
         .find(|dir| find_file(dir, "t10k-images-idx3-ubyte").is_ok())
         .cloned()
-        .ok_or_else(|| Error::NotFound {
+        .ok_or_else(|| LoadError::NotFound {
             dataset: "fashion-mnist",
             searched: candidates
                 .iter()
@@ -167,33 +170,8 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
     [gz, plain.clone()]
         .into_iter()
         .find(|p| p.is_file())
-        .ok_or_else(|| Error::Io {
+        .ok_or_else(|| LoadError::Io {
             path: plain,
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (nor .gz)"),
         })
-}
-
-impl super::Dataset for FashionMnist {
-    fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    fn shape(&self) -> super::ImageShape {
-        super::ImageShape {
-            channels: 1,
-            height: SIDE,
-            width: SIDE,
-        }
-    }
-
-    fn load(&self, index: usize, flip: bool, out: &mut [f32]) -> Result<()> {
-        let size = SIDE * SIDE;
-        let image = &self.pixels[index * size..(index + 1) * size];
-        if flip {
-            super::flip_into(image, self.shape(), out);
-        } else {
-            out.copy_from_slice(image);
-        }
-        Ok(())
-    }
 }

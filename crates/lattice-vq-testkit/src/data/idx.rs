@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use super::{LoadError, Result};
 
 /// An IDX array of unsigned bytes: its dimensions and data, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +21,9 @@ pub struct IdxArray {
 }
 
 /// The most values an IDX array may hold: 64 MiB, above the largest file any loader of
-/// this crate reads (Fashion-MNIST's 60,000 training images, `60000 * 28 * 28` =
-/// 47,040,000 bytes) and far below what would strain a machine that trains on it.
+/// this crate or of lattice-vq-experiments reads (Fashion-MNIST's 60,000 training images,
+/// `60000 * 28 * 28` = 47,040,000 bytes) and far below what would strain a machine that
+/// trains on it.
 pub const MAX_IDX_VALUES: usize = 64 << 20;
 
 /// The most bytes an IDX header may hold: the magic number and 255 dimensions of 4 bytes.
@@ -38,13 +39,13 @@ const MAX_INFLATED_BYTES: u64 = (MAX_HEADER_BYTES + MAX_IDX_VALUES + 1) as u64;
 /// name ends in `.gz`.
 ///
 /// # Errors
-/// [`Error::Io`] if the file cannot be read (or decompressed); [`Error::Format`] for a wrong
-/// magic number, an element type other than unsigned bytes, dimensions whose product
-/// overflows or exceeds [`MAX_IDX_VALUES`] (refused before the data is read), or data that
-/// is shorter or longer than the header announces (truncated, or with trailing bytes:
-/// refused after reading one byte past the announced size).
+/// [`LoadError::Io`] if the file cannot be read (or decompressed); [`LoadError::Format`]
+/// for a wrong magic number, an element type other than unsigned bytes, dimensions whose
+/// product overflows or exceeds [`MAX_IDX_VALUES`] (refused before the data is read), or
+/// data that is shorter or longer than the header announces (truncated, or with trailing
+/// bytes: refused after reading one byte past the announced size).
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let file = File::open(path).map_err(|source| Error::Io {
+    let file = File::open(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -52,8 +53,8 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 }
 
 /// Decode the contents `raw` of an unsigned-byte IDX file named `name`: gunzipped first
-/// when the name ends in `.gz`. For files already in memory (the [embedded
-/// sample](super::embedded)); `name` only labels the errors and picks the compression.
+/// when the name ends in `.gz`. For files already in memory (lattice-vq-experiments'
+/// embedded sample); `name` only labels the errors and picks the compression.
 ///
 /// # Errors
 /// As [`read_idx`], naming `name`.
@@ -71,7 +72,7 @@ pub fn decode_idx(name: &Path, raw: &[u8]) -> Result<IdxArray> {
 ///
 /// # Example
 /// ```
-/// use lattice_vq_experiments::data::idx::read_idx_from;
+/// use lattice_vq_testkit::data::idx::read_idx_from;
 /// use std::path::Path;
 ///
 /// let bytes = [0u8, 0, 0x08, 1, 0, 0, 0, 2, 7, 9];
@@ -80,7 +81,7 @@ pub fn decode_idx(name: &Path, raw: &[u8]) -> Result<IdxArray> {
 /// // A header announcing 2^32 values is refused before anything else is read.
 /// let huge = [0u8, 0, 0x08, 2, 0, 1, 0, 0, 0, 1, 0, 0];
 /// assert!(read_idx_from(Path::new("y-idx2-ubyte"), &huge[..]).is_err());
-/// # Ok::<(), lattice_vq_experiments::error::Error>(())
+/// # Ok::<(), lattice_vq_testkit::data::LoadError>(())
 /// ```
 pub fn read_idx_from<R: Read>(name: &Path, raw: R) -> Result<IdxArray> {
     let result = if name.extension().is_some_and(|e| e == "gz") {
@@ -89,11 +90,11 @@ pub fn read_idx_from<R: Read>(name: &Path, raw: R) -> Result<IdxArray> {
         read_stream(raw)
     };
     result.map_err(|problem| match problem {
-        Problem::Io(source) => Error::Io {
+        Problem::Io(source) => LoadError::Io {
             path: name.to_path_buf(),
             source,
         },
-        Problem::Format(problem) => Error::Format {
+        Problem::Format(problem) => LoadError::Format {
             path: name.to_path_buf(),
             problem,
         },

@@ -3,6 +3,9 @@
 //! `scripts/pytorch_reference.py` runs as a persistent server: the benchmark times its own
 //! steps, then asks the server for the same number of steps of the same model, round after
 //! round, so both sides run interleaved on the same machine state and never at once.
+//!
+//! It lives here, below the adapters, so that their benches need not depend on
+//! lattice-vq-experiments (which re-exports it as `lattice_vq_experiments::reference`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
