@@ -42,7 +42,7 @@ fn forward_backward(conv: impl Fn() -> Result<Tensor>, channels_last: bool) -> R
 }
 
 fn main() -> Result<()> {
-    lattice_vq_experiments::heap::retain_freed_memory();
+    lattice_vq_testkit::heap::retain_freed_memory();
     let device = Device::Cpu;
     let var = |shape: (usize, usize, usize, usize), std: f32| -> Result<Var> {
         Var::from_tensor(&Tensor::randn(0f32, std, shape, &device)?)

@@ -16,7 +16,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use lattice_vq_candle::{QuantizerConfig, VqVae, VqVaeConfig};
-use lattice_vq_experiments::reference::{
+use lattice_vq_testkit::pytorch::{
     BenchOptions, PyTorchReference, median, report_lattice_vs_vq, report_row,
 };
 
@@ -24,7 +24,7 @@ fn main() -> candle_core::Result<()> {
     let options = BenchOptions::from_args();
     // As the `train` example does (lattice_vq_experiments::heap); PyTorch runs as `python3`
     // runs by default.
-    let retained = lattice_vq_experiments::heap::retain_freed_memory();
+    let retained = lattice_vq_testkit::heap::retain_freed_memory();
     let device = if options.device == "cpu" {
         Device::Cpu
     } else {

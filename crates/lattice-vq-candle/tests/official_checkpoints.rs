@@ -28,7 +28,7 @@ use crate::support::*;
 use candle_core::{DType, Tensor};
 use lattice_vq_candle::{QuantizerConfig, VqVae, VqVaeConfig, load_checkpoint};
 use lattice_vq_core::UniqueCodes;
-use lattice_vq_experiments::fashion_mnist::{self, FashionMnist, Split};
+use lattice_vq_testkit::fashion_mnist::{self, FashionMnist, Split};
 
 const BATCH: usize = 500;
 /// Rows per distance matrix when screening VQ rows for ties (bounds its memory).

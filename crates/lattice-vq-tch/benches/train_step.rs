@@ -13,10 +13,10 @@
 
 use std::time::Instant;
 
-use lattice_vq_experiments::reference::{
+use lattice_vq_tch::{QuantizerConfig, VqVae, VqVaeConfig};
+use lattice_vq_testkit::pytorch::{
     BenchOptions, PyTorchReference, median, report_lattice_vs_vq, report_row,
 };
-use lattice_vq_tch::{QuantizerConfig, VqVae, VqVaeConfig};
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor, nn};
 
@@ -24,7 +24,7 @@ fn main() {
     let options = BenchOptions::from_args();
     // As the `train` example does (lattice_vq_experiments::heap); the PyTorch side runs as
     // `python3` runs by default.
-    let retained = lattice_vq_experiments::heap::retain_freed_memory();
+    let retained = lattice_vq_testkit::heap::retain_freed_memory();
     let device = if options.device == "cpu" {
         Device::Cpu
     } else {

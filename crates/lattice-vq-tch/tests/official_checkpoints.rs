@@ -30,8 +30,8 @@ use std::path::PathBuf;
 use crate::support::boundary::{EXACT_EVERY, LatticeBoundary, VqBoundary};
 use crate::support::*;
 use lattice_vq_core::UniqueCodes;
-use lattice_vq_experiments::fashion_mnist::{self, FashionMnist, Split};
 use lattice_vq_tch::{QuantizerConfig, VqVae, VqVaeConfig, load_checkpoint};
+use lattice_vq_testkit::fashion_mnist::{self, FashionMnist, Split};
 use tch::{Kind, Tensor, nn};
 
 const BATCH: usize = 500;
