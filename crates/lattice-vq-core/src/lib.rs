@@ -19,6 +19,9 @@
 //! | "Model", the reference VQ-VAE | [`VqVaeConfig`], [`network`] (stages, tensor names and shapes, PyTorch's default init, image shapes) |
 //! | "No. embeddings / dataset" | [`UniqueCodes`] (exact), [`HyperLogLog`] (sketch), [`perplexity`], [`DimensionHistograms`] |
 //!
+//! For the adapters, framework-free rules they share: [`layout`] (the latent layouts and the
+//! shapes of codes) and [`checkpoint`] (the strict `(name, shape)` check of a checkpoint).
+//!
 //! What it does not do: autograd, devices, layers, training loops. The `tch` and `candle`
 //! adapters (crates `lattice-vq-tch`, `lattice-vq-candle`) hold the basis as a framework
 //! parameter, run the same math on the framework's device and are tested against this
@@ -52,6 +55,7 @@
 #![warn(missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod checkpoint;
 pub mod codes;
 pub mod config;
 pub mod ema;
@@ -59,6 +63,7 @@ pub mod error;
 pub mod float;
 pub mod init;
 pub mod lattice;
+pub mod layout;
 pub mod loss;
 pub mod model;
 pub mod network;
