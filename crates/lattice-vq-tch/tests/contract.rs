@@ -167,50 +167,32 @@ fn decode_rejects_codes_it_cannot_read() {
     }
 }
 
+/// `nn::ModuleT::forward_t` is `quantize(..).quantized`, and panics with the error's message.
+fn check_module<Q: Quantizer + ModuleT>(q: &Q) {
+    let rows = rows();
+    let quantized = ModuleT::forward_t(q, &rows, false);
+    assert!(quantized.equal(&q.quantize(&rows, false).unwrap().quantized));
+    let panic = catch_unwind(AssertUnwindSafe(|| {
+        ModuleT::forward_t(q, &Tensor::zeros([2, 5], (Kind::Float, CPU)), false)
+    }))
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        message.starts_with("latents has shape [2, 5]: must be"),
+        "{message}"
+    );
+}
+
 #[test]
 fn layers_and_the_model_are_tch_modules_that_panic_on_bad_input() {
     single_thread();
     let vs = nn::VarStore::new(CPU);
     let root = vs.root();
-    let modules: Vec<(Box<dyn ModuleT>, Box<dyn Quantizer>)> = vec![
-        (
-            Box::new(
-                lattice_quantizer(&root.sub("a"), &LatticeQuantizerConfig::new(512, 4)).unwrap(),
-            ),
-            Box::new(
-                lattice_quantizer(&root.sub("a"), &LatticeQuantizerConfig::new(512, 4)).unwrap(),
-            ),
-        ),
-        (
-            Box::new(vector_quantizer(&root.sub("b"), &VectorQuantizerConfig::new(16, 4)).unwrap()),
-            Box::new(vector_quantizer(&root.sub("b"), &VectorQuantizerConfig::new(16, 4)).unwrap()),
-        ),
-        (
-            Box::new(
-                vector_quantizer_ema(&root.sub("c"), &VectorQuantizerEmaConfig::new(16, 4))
-                    .unwrap(),
-            ),
-            Box::new(
-                vector_quantizer_ema(&root.sub("c"), &VectorQuantizerEmaConfig::new(16, 4))
-                    .unwrap(),
-            ),
-        ),
-    ];
-    let rows = rows();
-    for (module, quantizer) in &modules {
-        // Built twice under one path: the same variables, so the same output.
-        let quantized = module.forward_t(&rows, false);
-        assert!(quantized.equal(&quantizer.quantize(&rows, false).unwrap().quantized));
-        let panic = catch_unwind(AssertUnwindSafe(|| {
-            module.forward_t(&Tensor::zeros([2, 5], (Kind::Float, CPU)), false)
-        }))
-        .unwrap_err();
-        let message = panic.downcast_ref::<String>().unwrap();
-        assert!(
-            message.starts_with("latents has shape [2, 5]: must be"),
-            "{message}"
-        );
-    }
+    check_module(&lattice_quantizer(&root.sub("a"), &LatticeQuantizerConfig::new(512, 4)).unwrap());
+    check_module(&vector_quantizer(&root.sub("b"), &VectorQuantizerConfig::new(16, 4)).unwrap());
+    check_module(
+        &vector_quantizer_ema(&root.sub("c"), &VectorQuantizerEmaConfig::new(16, 4)).unwrap(),
+    );
 
     let model = vqvae(
         &root.sub("model"),
@@ -306,9 +288,15 @@ fn error_messages_name_the_dtypes_and_the_path() {
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"not a checkpoint").unwrap();
     let err = load_checkpoint(&mut vs, &garbage).unwrap_err();
-    assert!(
-        err.to_string().contains(&garbage.display().to_string()),
-        "{err}"
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+    let message = err.to_string();
+    let prefix = format!("checkpoint {}: ", garbage.display());
+    assert!(message.starts_with(&prefix), "{message}");
+    // The path once, not again from tch's own message.
+    assert_eq!(
+        message.matches(&garbage.display().to_string()).count(),
+        1,
+        "{message}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
