@@ -1,10 +1,11 @@
 //! Safetensors checkpoints of a `VarMap`: a quantizer alone or a whole model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::Tensor;
 use candle_nn::VarMap;
+use lattice_vq_core::checkpoint::{CheckpointMismatch, check_checkpoint};
 
 use crate::error::{Error, Result};
 
@@ -40,7 +41,7 @@ pub fn load_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
         .values()
         .next()
         .map_or(candle_core::Device::Cpu, |v| v.device().clone());
-    let mut stored = candle_core::safetensors::load(path, &device).map_err(|e| match e {
+    let stored = candle_core::safetensors::load(path, &device).map_err(|e| match e {
         // candle's errors do not say which file: ours do.
         candle_core::Error::Io(source) => Error::Io {
             path: display.clone(),
@@ -51,36 +52,22 @@ pub fn load_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
             message: other.to_string(),
         },
     })?;
+    let model: Vec<_> = variables.iter().map(|(name, v)| (name, v.dims())).collect();
+    let file: Vec<_> = stored.iter().map(|(name, t)| (name, t.dims())).collect();
+    check_checkpoint(&model, &file).map_err(|mismatch| mismatch_error(&display, mismatch))?;
     let mut updates = Vec::with_capacity(variables.len());
-    for (name, variable) in variables.iter().collect::<BTreeMap<_, _>>() {
-        let Some(source) = stored.remove(name) else {
-            return Err(Error::MissingTensor {
-                path: display,
-                name: name.clone(),
-            });
+    for (name, variable) in variables.iter() {
+        let missing = || Error::MissingTensor {
+            path: display.clone(),
+            name: name.clone(),
         };
-        if source.dims() != variable.dims() {
-            return Err(Error::TensorShape {
-                path: display,
-                name: name.clone(),
-                expected: variable.dims().to_vec(),
-                found: source.dims().to_vec(),
-            });
-        }
+        let source = stored.get(name).ok_or_else(missing)?;
         updates.push((
             variable,
             source
                 .to_dtype(variable.dtype())?
                 .to_device(variable.device())?,
         ));
-    }
-    if !stored.is_empty() {
-        let mut names: Vec<_> = stored.into_keys().collect();
-        names.sort();
-        return Err(Error::UnexpectedTensors {
-            path: display,
-            names: names.join(", "),
-        });
     }
     for (variable, source) in updates {
         variable.set(&source)?;
@@ -138,6 +125,28 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: impl AsRef<Path>) -
         return Err(io(source));
     }
     Ok(())
+}
+
+/// The core's checkpoint mismatch as this crate's error naming the file.
+fn mismatch_error(path: &str, mismatch: CheckpointMismatch) -> Error {
+    let path = path.to_owned();
+    match mismatch {
+        CheckpointMismatch::Missing { name } => Error::MissingTensor { path, name },
+        CheckpointMismatch::Shape {
+            name,
+            expected,
+            found,
+        } => Error::TensorShape {
+            path,
+            name,
+            expected,
+            found,
+        },
+        CheckpointMismatch::Unexpected { names } => Error::UnexpectedTensors {
+            path,
+            names: names.join(", "),
+        },
+    }
 }
 
 fn poisoned() -> Error {

@@ -1,16 +1,19 @@
-//! The LL-VQ layer on the CPU as four candle ops around lattice-vq-core: the codes (the core's
-//! quantization, one parallel pass), then the straight-through output and the two
+//! The LL-VQ layer on the CPU as four candle ops around lattice-vq-core, for any core
+//! [`Lattice`] rebuilt from the layer's parameter tensor ([`CoreLattice`]): the codes (the
+//! core's quantization, one parallel pass), then the straight-through output and the two
 //! squared-error losses, each one autograd node whose value and gradient are the core's
-//! functions (`lattice_vq_core::loss`) on the decoded points `e = b * v`.
+//! functions (`lattice_vq_core::loss`, `Lattice::embedding_loss_gradient`) on the decoded
+//! points `e = B v`.
 //!
 //! The same layer in tensor ops (`crate::lattice`, which other devices take) is about twenty
 //! passes over the `(rows, D)` latents forward and as many backward, each a fresh buffer that
 //! candle's backward then zero-fills and adds into.
 
+use std::marker::PhantomData;
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
-use lattice_vq_core::{DiagonalLattice, Lattice, LatticeFloat, loss};
+use lattice_vq_core::{Lattice, LatticeFloat, loss};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::kernels::{KernelFloat, elements};
@@ -21,6 +24,19 @@ pub(crate) trait Element: LatticeFloat + KernelFloat {}
 
 impl<T: LatticeFloat + KernelFloat> Element for T {}
 
+/// A kind of core lattice, rebuilt from its parameter tensor's values
+/// ([`Lattice::parameters`] order) in either float type: what the ops are generic over.
+pub(crate) trait CoreLattice: 'static {
+    /// The core lattice over `T`.
+    type Core<T: Element>: Lattice<T>;
+
+    /// The core lattice of `parameters`, validated as its constructor validates them.
+    ///
+    /// # Errors
+    /// The core's.
+    fn core<T: Element>(parameters: &[T]) -> lattice_vq_core::Result<Self::Core<T>>;
+}
+
 /// The contiguous elements of a layout, or an error naming the op and operand.
 fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: &str) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {
@@ -29,16 +45,16 @@ fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: &str) -> Re
     }
 }
 
-/// What every op here reads, as the core takes it: the lattice `b`, latents `z` and codes
-/// `v` `(rows, D)` (from [`Quantize`]), and the points `e = b * v` decoded from them.
-struct Operands<'a, T: Element> {
-    lattice: DiagonalLattice<T>,
+/// What every op here reads, as the core takes it: the lattice, latents `z` and codes `v`
+/// `(rows, D)` (from [`Quantize`]), and the points `e = B v` decoded from them.
+struct Operands<'a, T: Element, L: CoreLattice> {
+    lattice: L::Core<T>,
     latents: ArrayView2<'a, T>,
     codes: ArrayView2<'a, i32>,
     points: Array2<T>,
 }
 
-impl<'a, T: Element> Operands<'a, T> {
+impl<'a, T: Element, L: CoreLattice> Operands<'a, T, L> {
     fn new(
         op: &str,
         latents: (&'a CpuStorage, &Layout),
@@ -51,7 +67,9 @@ impl<'a, T: Element> Operands<'a, T> {
             candle_core::bail!("{op}: codes must be I32");
         };
         let v = contiguous(v, codes.1, op, "codes")?;
-        if b.is_empty() || z.len() % b.len() != 0 || v.len() != z.len() {
+        let lattice = L::core(b).map_err(candle_core::Error::wrap)?;
+        let dim = lattice.dim();
+        if z.len() % dim != 0 || v.len() != z.len() {
             candle_core::bail!(
                 "{op}: latents {:?}, basis {:?} and codes {:?} do not agree",
                 latents.1.shape(),
@@ -59,8 +77,7 @@ impl<'a, T: Element> Operands<'a, T> {
                 codes.1.shape()
             );
         }
-        let shape = (z.len() / b.len(), b.len());
-        let lattice = DiagonalLattice::from_slice(b).map_err(candle_core::Error::wrap)?;
+        let shape = (z.len() / dim, dim);
         let latents = ArrayView2::from_shape(shape, z).map_err(candle_core::Error::wrap)?;
         let codes = ArrayView2::from_shape(shape, v).map_err(candle_core::Error::wrap)?;
         let points = lattice.decode(codes).map_err(candle_core::Error::wrap)?;
@@ -78,16 +95,23 @@ fn values<T: Element>(array: Array2<T>) -> Vec<T> {
     array.into_iter().collect()
 }
 
-/// `(latents (rows, D), basis) -> codes (rows, D)`, `I32`: `v = round_ties_even(z * (1 / b))`
-/// by lattice-vq-core, which checks the basis and every latent (the caller re-checks on error
-/// to report the core's typed error). The points `e = b * v` the core computes with the codes
+/// `(latents (rows, D), parameters) -> codes (rows, D)`, `I32`: `Lattice::quantize_into` of
+/// lattice-vq-core, which checks the lattice and every latent (the caller re-checks on error
+/// to report the core's typed error). The points `e = B v` the core computes with the codes
 /// are kept for [`Quantize::points`]: one op per forward.
-#[derive(Default)]
-pub(crate) struct Quantize {
+pub(crate) struct Quantize<L> {
     points: Mutex<Option<CpuStorage>>,
+    lattice: PhantomData<fn() -> L>,
 }
 
-impl Quantize {
+impl<L: CoreLattice> Quantize<L> {
+    pub(crate) fn new() -> Self {
+        Self {
+            points: Mutex::new(None),
+            lattice: PhantomData,
+        }
+    }
+
     /// The points of the last forward, `(rows, D)` like the codes, on the CPU.
     pub(crate) fn points(&self, shape: &Shape) -> Result<Tensor> {
         let points = self
@@ -103,10 +127,9 @@ impl Quantize {
     }
 }
 
-fn quantize<T: Element>(z: &[T], basis: &[T]) -> Result<(Vec<i32>, Vec<T>)> {
-    let lattice = DiagonalLattice::<T>::from_slice(basis).map_err(candle_core::Error::wrap)?;
-    let rows = z.len() / basis.len().max(1);
-    let shape = (rows, basis.len());
+fn quantize<T: Element, L: CoreLattice>(z: &[T], parameters: &[T]) -> Result<(Vec<i32>, Vec<T>)> {
+    let lattice = L::core(parameters).map_err(candle_core::Error::wrap)?;
+    let shape = (z.len() / lattice.dim(), lattice.dim());
     let latents = ArrayView2::from_shape(shape, z).map_err(candle_core::Error::wrap)?;
     let mut codes = vec![0i32; z.len()];
     let mut points = vec![T::zero(); z.len()];
@@ -120,7 +143,7 @@ fn quantize<T: Element>(z: &[T], basis: &[T]) -> Result<(Vec<i32>, Vec<T>)> {
     Ok((codes, points))
 }
 
-impl CustomOp2 for Quantize {
+impl<L: CoreLattice> CustomOp2 for Quantize<L> {
     fn name(&self) -> &'static str {
         "lattice-vq-codes"
     }
@@ -135,14 +158,14 @@ impl CustomOp2 for Quantize {
         let op = self.name();
         let (codes, points) = match latents {
             CpuStorage::F32(z) => {
-                let (codes, points) = quantize(
+                let (codes, points) = quantize::<_, L>(
                     contiguous(z, latents_layout, op, "latents")?,
                     contiguous(elements::<f32>(basis, op)?, basis_layout, op, "basis")?,
                 )?;
                 (codes, f32::storage(points))
             }
             CpuStorage::F64(z) => {
-                let (codes, points) = quantize(
+                let (codes, points) = quantize::<_, L>(
                     contiguous(z, latents_layout, op, "latents")?,
                     contiguous(elements::<f64>(basis, op)?, basis_layout, op, "basis")?,
                 )?;
@@ -171,17 +194,18 @@ pub(crate) enum LatticeOp {
 }
 
 /// One [`LatticeOp`] as a candle op; with `gradient: Some(upstream)`, that op's gradient
-/// (with respect to the latents or the basis) times `upstream` instead, not itself
+/// (with respect to the latents or the parameters) times `upstream` instead, not itself
 /// differentiable.
-struct Apply {
+struct Apply<L> {
     op: LatticeOp,
     gradient: Option<f64>,
+    lattice: PhantomData<fn() -> L>,
 }
 
-impl Apply {
+impl<L: CoreLattice> Apply<L> {
     fn run<T: Element>(
         &self,
-        operands: &Operands<'_, T>,
+        operands: &Operands<'_, T, L>,
         shape: &Shape,
     ) -> Result<(Vec<T>, Shape)> {
         let (z, e) = (operands.latents, operands.points.view());
@@ -217,7 +241,7 @@ impl Apply {
     }
 }
 
-impl CustomOp3 for Apply {
+impl<L: CoreLattice> CustomOp3 for Apply<L> {
     fn name(&self) -> &'static str {
         match self.op {
             LatticeOp::StraightThrough => "lattice-vq-straight-through",
@@ -239,14 +263,14 @@ impl CustomOp3 for Apply {
         let (values, shape) = match s1 {
             CpuStorage::F32(_) => {
                 let (values, shape) = self.run(
-                    &Operands::<f32>::new(op, (s1, l1), (s2, l2), (s3, l3))?,
+                    &Operands::<f32, L>::new(op, (s1, l1), (s2, l2), (s3, l3))?,
                     l1.shape(),
                 )?;
                 (f32::storage(values), shape)
             }
             CpuStorage::F64(_) => {
                 let (values, shape) = self.run(
-                    &Operands::<f64>::new(op, (s1, l1), (s2, l2), (s3, l3))?,
+                    &Operands::<f64, L>::new(op, (s1, l1), (s2, l2), (s3, l3))?,
                     l1.shape(),
                 )?;
                 (f64::storage(values), shape)
@@ -269,9 +293,10 @@ impl CustomOp3 for Apply {
         }
         // The losses are scalars: their gradients are the core's, times the upstream scalar.
         let upstream = grad.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        let gradient = Apply {
+        let gradient = Apply::<L> {
             op: self.op,
             gradient: Some(upstream),
+            lattice: PhantomData,
         };
         let value = latents.apply_op3_no_bwd(basis, codes, &gradient)?;
         Ok(match self.op {
@@ -281,12 +306,17 @@ impl CustomOp3 for Apply {
     }
 }
 
-/// `op` of `(latents, basis, codes)`, differentiable as [`LatticeOp`] says.
-pub(crate) fn apply(
+/// `op` of `(latents, parameters, codes)`, differentiable as [`LatticeOp`] says.
+pub(crate) fn apply<L: CoreLattice>(
     latents: &Tensor,
-    basis: &Tensor,
+    parameters: &Tensor,
     codes: &Tensor,
     op: LatticeOp,
 ) -> Result<Tensor> {
-    latents.apply_op3(basis, codes, Apply { op, gradient: None })
+    let op = Apply::<L> {
+        op,
+        gradient: None,
+        lattice: PhantomData,
+    };
+    latents.apply_op3(parameters, codes, op)
 }

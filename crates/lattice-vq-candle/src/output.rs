@@ -1,6 +1,7 @@
 //! The output every quantizer returns, and the reshaping between latents and rows.
 
 use candle_core::{DType, Tensor};
+use lattice_vq_core::layout::{self, LatentLayout};
 
 use crate::error::{Error, Result};
 
@@ -8,14 +9,11 @@ use crate::error::{Error, Result};
 /// same for LL-VQ, VQ and VQ-EMA (and the same as `lattice_vq_tch::QuantizerOutput`).
 ///
 /// # Shapes
-/// | latents | `quantized`, `points` | lattice codes (`I32`) | indices (`I64`) |
-/// |---|---|---|---|
-/// | `(N, D)` rows | `(N, D)` | `(N, D)` | `(N,)` |
-/// | `(B, T, D)` sequences | `(B, T, D)` | `(B, T, D)` | `(B, T)` |
-/// | `(N, D, H, W)` images | `(N, D, H, W)` | `(N, H, W, D)` | `(N, H, W)` |
-///
-/// For images `quantized` and `points` are views of channels-last memory as the quantizer
-/// computes it (`contiguous()` gives NCHW memory). `loss` and the parts are scalars.
+/// As `lattice_vq_core::layout` says: `quantized` and `points` in the latents' shape,
+/// lattice codes (`I32`) `(..., D)` and indices (`I64`) `(...)` in their leading shape
+/// (`(N, H, W)` for `(N, D, H, W)` images). For images `quantized` and `points` are views
+/// of channels-last memory as the quantizer computes it (`contiguous()` gives NCHW memory).
+/// `loss` and the parts are scalars.
 #[derive(Debug, Clone)]
 pub struct QuantizerOutput {
     /// Straight-through output `z + sg(e - z)`: the value of `e`, the gradient of `z`.
@@ -78,26 +76,15 @@ pub struct LossParts {
     pub size: Tensor,
 }
 
-/// The layout latents came in, to give outputs back in the same one.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Layout {
-    /// `(N, D)`.
-    Rows,
-    /// `(B, T, D)`.
-    Sequence { b: usize, t: usize },
-    /// `(N, D, H, W)`.
-    Nchw { n: usize, h: usize, w: usize },
-}
-
-/// The rule [`to_rows`] checks, for its errors.
-fn latent_rule(dim: usize) -> String {
-    format!("must be (N, {dim}) rows, (B, T, {dim}) sequences or (N, {dim}, H, W) images")
-}
-
-/// Latents flattened to contiguous `(rows, D)`, NHWC order for images (as the official code
-/// flattens them, so row indices in errors count positions in NHWC order), row-major for
-/// sequences. `dtype` is the layer's: float latents of another dtype are an error.
-pub(crate) fn to_rows(latents: &Tensor, dim: usize, dtype: DType) -> Result<(Tensor, Layout)> {
+/// Latents flattened to contiguous `(rows, D)` in the row order of their
+/// [`LatentLayout`] (NHWC for images, as the official code flattens them, so row indices in
+/// errors count positions in that order). `dtype` is the layer's: float latents of another
+/// dtype are an error.
+pub(crate) fn to_rows(
+    latents: &Tensor,
+    dim: usize,
+    dtype: DType,
+) -> Result<(Tensor, LatentLayout)> {
     let size = latents.dims().to_vec();
     if !matches!(latents.dtype(), DType::F32 | DType::F64) {
         return Err(Error::InputShape {
@@ -113,111 +100,88 @@ pub(crate) fn to_rows(latents: &Tensor, dim: usize, dtype: DType) -> Result<(Ten
             expected: dtype,
         });
     }
-    let (rows, layout) = match *size.as_slice() {
-        [n, d, h, w] if d == dim => {
-            let rows = latents
-                .permute((0, 2, 3, 1))?
-                .contiguous()?
-                .reshape((n * h * w, dim))?;
-            (rows, Layout::Nchw { n, h, w })
-        }
-        [b, t, d] if d == dim => (
-            latents.contiguous()?.reshape((b * t, dim))?,
-            Layout::Sequence { b, t },
-        ),
-        [_, d] if d == dim => (latents.contiguous()?, Layout::Rows),
-        _ => {
-            return Err(Error::InputShape {
-                what: "latents",
-                found: size,
-                requirement: latent_rule(dim),
-            });
-        }
+    let Some(layout) = LatentLayout::of_latents(&size, dim) else {
+        return Err(Error::InputShape {
+            what: "latents",
+            found: size,
+            requirement: layout::latents_requirement(dim),
+        });
     };
-    if rows.dims()[0] == 0 {
+    let rows = match layout {
+        LatentLayout::Rows { .. } => latents.contiguous()?,
+        LatentLayout::Image { .. } => latents
+            .permute(LatentLayout::IMAGE_TO_ROWS)?
+            .contiguous()?
+            .reshape((layout.rows(), dim))?,
+        LatentLayout::Sequence { .. } => latents.contiguous()?.reshape((layout.rows(), dim))?,
+    };
+    if layout.rows() == 0 {
         return Err(lattice_vq_core::Error::EmptyInput { what: "latents" }.into());
     }
     Ok((rows, layout))
 }
 
-/// Codes as `quantize` returned them, flattened to rows: lattice codes `(rows, D)`, indices
-/// `(rows,)`, contiguous, with the layout of the latents they came from (told by the rank:
-/// lattice codes rank 2/3/4, indices rank 1/2/3 are rows/sequences/images). `expected` is
-/// the dtype of the kind (`I32` lattice, `I64` indices).
-pub(crate) fn code_rows(codes: &Tensor, dim: usize, lattice: bool) -> Result<(Tensor, Layout)> {
+/// Codes as `quantize` returned them, flattened to contiguous rows (lattice codes
+/// `(rows, D)`, `I32`; indices `(rows,)`, `I64`) with the layout of the latents they came
+/// from.
+pub(crate) fn code_rows(
+    codes: &Tensor,
+    dim: usize,
+    lattice: bool,
+) -> Result<(Tensor, LatentLayout)> {
     let size = codes.dims().to_vec();
-    let (expected, rule) = if lattice {
-        (
-            DType::I32,
-            format!(
-                "lattice codes must be I32, (N, {dim}) for rows, (B, T, {dim}) for sequences \
-                 or (N, H, W, {dim}) for images"
-            ),
-        )
+    let bad = |requirement: String| Error::InputShape {
+        what: "codes",
+        found: size.clone(),
+        requirement,
+    };
+    let (expected, kind) = if lattice {
+        (DType::I32, "lattice codes")
     } else {
-        (
-            DType::I64,
-            "codeword indices must be I64, (N,) for rows, (B, T) for sequences or (N, H, W) \
-             for images"
-                .to_string(),
-        )
+        (DType::I64, "codeword indices")
     };
-    let leading = if lattice {
-        match size.split_last() {
-            Some((&d, leading)) if d == dim => Some(leading),
-            _ => None,
-        }
+    if codes.dtype() != expected {
+        let dtype = codes.dtype();
+        return Err(bad(format!("{kind} must be {expected:?}, not {dtype:?}")));
+    }
+    let layout = if lattice {
+        LatentLayout::of_lattice_codes(&size, dim)
+            .ok_or_else(|| bad(layout::lattice_codes_requirement(dim)))?
     } else {
-        Some(size.as_slice())
+        LatentLayout::of_indices(&size).ok_or_else(|| bad(layout::INDICES_REQUIREMENT.into()))?
     };
-    let layout = match leading {
-        Some(&[_]) => Some(Layout::Rows),
-        Some(&[b, t]) => Some(Layout::Sequence { b, t }),
-        Some(&[n, h, w]) => Some(Layout::Nchw { n, h, w }),
-        _ => None,
-    };
-    let (Some(layout), true) = (layout, codes.dtype() == expected) else {
-        return Err(Error::InputShape {
-            what: "codes",
-            found: size,
-            requirement: rule,
-        });
-    };
-    let count: usize = leading.map_or(0, |l| l.iter().product());
-    if count == 0 {
+    if layout.rows() == 0 {
         return Err(lattice_vq_core::Error::EmptyInput { what: "codes" }.into());
     }
     let rows = if lattice {
-        codes.contiguous()?.reshape((count, dim))?
+        codes.contiguous()?.reshape((layout.rows(), dim))?
     } else {
-        codes.contiguous()?.reshape(count)?
+        codes.contiguous()?.reshape(layout.rows())?
     };
     Ok((rows, layout))
 }
 
-impl Layout {
-    /// Rows `(rows, D)` back to the input's shape: for images an NCHW view of the rows'
-    /// channels-last buffer (a channels-last consumer, such as the candle `VqVae`'s decoder,
-    /// reads it without a copy).
-    pub(crate) fn restore(self, rows: &Tensor, dim: usize) -> Result<Tensor> {
-        Ok(match self {
-            Layout::Nchw { n, h, w } => rows.reshape((n, h, w, dim))?.permute((0, 3, 1, 2))?,
-            Layout::Sequence { b, t } => rows.reshape((b, t, dim))?,
-            Layout::Rows => rows.clone(),
-        })
-    }
+/// Rows `(rows, D)` back to the layout's shape: for images an NCHW view of the rows'
+/// channels-last buffer (a channels-last consumer, such as the candle `VqVae`'s decoder,
+/// reads it without a copy).
+pub(crate) fn restore(layout: LatentLayout, rows: &Tensor, dim: usize) -> Result<Tensor> {
+    Ok(match layout {
+        LatentLayout::Rows { .. } => rows.clone(),
+        LatentLayout::Image { .. } => rows
+            .reshape(layout.row_order_shape(dim))?
+            .permute(LatentLayout::ROWS_TO_IMAGE)?,
+        LatentLayout::Sequence { .. } => rows.reshape(layout.latent_shape(dim))?,
+    })
+}
 
-    /// Per-row codes `(rows, D)` or indices `(rows,)` in the input's leading shape.
-    pub(crate) fn codes(self, codes: &Tensor) -> Result<Tensor> {
-        let leading = match self {
-            Layout::Nchw { n, h, w } => vec![n, h, w],
-            Layout::Sequence { b, t } => vec![b, t],
-            Layout::Rows => return Ok(codes.clone()),
-        };
-        let mut shape = leading;
-        shape.extend(codes.dims().iter().skip(1));
-        Ok(codes.reshape(shape)?)
+/// Per-row lattice codes `(rows, D)` or indices `(rows,)` in the layout's code shape.
+pub(crate) fn restore_codes(layout: LatentLayout, codes: &Tensor) -> Result<Tensor> {
+    if let LatentLayout::Rows { .. } = layout {
+        return Ok(codes.clone());
     }
+    let mut shape = layout.index_shape();
+    shape.extend(codes.dims().iter().skip(1));
+    Ok(codes.reshape(shape)?)
 }
 
 /// A zero scalar of `like`'s dtype and device, for loss terms a quantizer does not have.

@@ -8,20 +8,16 @@ use ndarray::Array2;
 
 use crate::error::{Error, Result};
 use crate::output::{
-    Codes, LossParts, QuantizerOutput, code_rows, first_non_finite, sum_is_finite, to_rows,
-    zero_like_scalar,
+    Codes, LossParts, QuantizerOutput, code_rows, first_non_finite, restore, restore_codes,
+    sum_is_finite, to_rows, zero_like_scalar,
 };
 use crate::quantizer::Quantizer;
 
-/// Vector quantizer of the VQ-VAE (paper Eq. 1-2), as the official code computes it; the
-/// candle twin of `lattice_vq_tch::VectorQuantizer`.
-///
-/// The codebook is `embedding.weight`, `(K, D)`, initialised `U(-1/K, 1/K)`. Nearest
-/// codewords as `lattice_vq_core::vq::nearest_codewords` defines them (computed as
-/// `|z|^2 + |e|^2 - 2 z.e` where that provably agrees); exact ties go to the lowest index.
-/// NaN or infinite codewords and latents are errors. Loss
-/// `mean((e - sg z)^2) + commitment_cost * mean((sg e - z)^2)`; straight-through output.
-/// Codes are the codeword indices (`I64`).
+/// Vector quantizer of the VQ-VAE (paper Eq. 1-2) in candle tensor ops: the codebook
+/// `embedding.weight` `(K, D)` (`QuantizerConfig::tensors` gives its initialisation), the
+/// assignment of `lattice_vq_core::vq::nearest_codewords`, the loss of
+/// `lattice_vq_core::vq_loss::vq_loss`, the straight-through output; codes are the codeword
+/// indices (`I64`).
 ///
 /// # Example
 /// ```
@@ -106,26 +102,16 @@ pub(crate) fn decode_indices(codebook: &Tensor, codes: &Codes, dim: usize) -> Re
     let points = codebook
         .detach()
         .index_select(&indices.to_device(codebook.device())?, 0)?;
-    layout.restore(&points, dim)
+    restore(layout, &points, dim)
 }
 
 /// Index (`U32`, shape `(N,)`) of the nearest codeword of each row under the rule of
-/// `lattice_vq_core::vq` (lowest index among exact ties), which this function provably
-/// follows:
-///
-/// - The fast distances `(|z|^2 + |e|^2) - 2 z.e` (one matrix product, as the official
-///   code) give each row's minimum `best` and, after the argmin's entry is overwritten in
-///   place, the next smallest `second`. A row is certified when `second > best + tau`,
-///   `tau` from `lattice_vq_core::vq::FastSearchBound`: then the argmin is the rule's answer
-///   (the proof is there). This costs a few `(N,)` ops and one more reduction over the
-///   `(N, K)` distances, no `(N, K)` copy.
-/// - A NaN or infinite latent makes its row's `tau` NaN or infinite, and a NaN or infinite
-///   codeword (seen through the codebook's sum) every row's: such rows are never
-///   certified. So the normal path brings back one number, the count of certified rows;
-///   only when some row is not certified are the latents and the codebook checked (the
-///   first bad entry is an error) and the uncertain rows (near ties, duplicated codewords,
-///   squares that overflow, reduced-precision `f32` matrix products on CUDA, which void
-///   the bound) copied to the host and decided by `lattice_vq_core::vq::nearest_codewords`.
+/// `lattice_vq_core::vq::nearest_codewords`: the fast distances `(|z|^2 + |e|^2) - 2 z.e`
+/// (one matrix product, as the official code), each row's argmin certified by
+/// `lattice_vq_core::vq::FastSearchBound` (second smallest `> best + tau`; a NaN or
+/// infinite latent or codeword voids it). Only when some row is not certified are the
+/// inputs checked (the first bad entry is an error) and those rows decided on the host by
+/// the core.
 ///
 /// # Errors
 /// `lattice_vq_core::Error::NonFiniteCodeword` (checked first) or
@@ -279,9 +265,9 @@ impl Quantizer for VectorQuantizer {
         let loss = (&embedding + commitment.affine(self.config.commitment_cost, 0.0)?)?;
         let straight_through = (&rows + (&points - &rows)?.detach())?;
         Ok(QuantizerOutput {
-            quantized: layout.restore(&straight_through, dim)?,
-            points: layout.restore(&points.detach(), dim)?,
-            codes: Codes::Indices(layout.codes(&indices.to_dtype(DType::I64)?)?),
+            quantized: restore(layout, &straight_through, dim)?,
+            points: restore(layout, &points.detach(), dim)?,
+            codes: Codes::Indices(restore_codes(layout, &indices.to_dtype(DType::I64)?)?),
             loss,
             parts: LossParts {
                 embedding,

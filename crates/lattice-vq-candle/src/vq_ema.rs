@@ -5,18 +5,18 @@ use candle_nn::{Init, VarBuilder};
 use lattice_vq_core::VectorQuantizerEmaConfig;
 
 use crate::error::Result;
-use crate::output::{Codes, LossParts, QuantizerOutput, to_rows, zero_like_scalar};
+use crate::output::{
+    Codes, LossParts, QuantizerOutput, restore, restore_codes, to_rows, zero_like_scalar,
+};
 use crate::quantizer::Quantizer;
 use crate::vq::{decode_indices, nearest_codewords};
 
-/// VQ-VAE with an EMA codebook, as the official code computes it; the candle twin of
-/// `lattice_vq_tch::VectorQuantizerEma` (same formulas, see there).
-///
-/// State under the var builder (the official checkpoint names): `embedding.weight` `(K, D)`
-/// and `ema_w` `(K, D)`, initialised `N(0, 1)`, and `ema_cluster_size` `(K,)`, zeros. They
-/// never receive gradients (an optimizer over all of a `VarMap`'s variables skips them);
-/// training-mode forwards update them in place, which needs a `VarMap`-backed builder.
-/// Eval mode changes nothing.
+/// VQ-VAE with an EMA codebook in candle tensor ops: the state `embedding.weight`, `ema_w`
+/// and `ema_cluster_size` (names, shapes and initialisation: `QuantizerConfig::tensors`),
+/// the assignment of `lattice_vq_core::vq::nearest_codewords`, the loss of
+/// `lattice_vq_core::vq_loss::vq_ema_loss`. Training-mode forwards apply
+/// `lattice_vq_core::ema::EmaCodebook::step` to the state in place (which needs a
+/// `VarMap`-backed builder); it never receives gradients, and eval mode changes nothing.
 ///
 /// # Example
 /// ```
@@ -103,7 +103,7 @@ impl VectorQuantizerEma {
         &self.cluster_size
     }
 
-    /// One EMA step with the batch's assignments.
+    /// `EmaCodebook::step` with the batch's assignments, in its order of operations.
     fn update(&self, rows: &Tensor, indices: &Tensor) -> Result<()> {
         let (decay, epsilon) = (self.config.decay, self.config.epsilon);
         let codebook_size = self.config.codebook_size as f64;
@@ -148,9 +148,9 @@ impl Quantizer for VectorQuantizerEma {
         let loss = commitment.affine(self.config.commitment_cost, 0.0)?;
         let straight_through = (&rows + (&points - &rows)?.detach())?;
         Ok(QuantizerOutput {
-            quantized: layout.restore(&straight_through, dim)?,
-            points: layout.restore(&points, dim)?,
-            codes: Codes::Indices(layout.codes(&indices.to_dtype(DType::I64)?)?),
+            quantized: restore(layout, &straight_through, dim)?,
+            points: restore(layout, &points, dim)?,
+            codes: Codes::Indices(restore_codes(layout, &indices.to_dtype(DType::I64)?)?),
             loss,
             parts: LossParts {
                 embedding: zero_like_scalar(&rows)?,

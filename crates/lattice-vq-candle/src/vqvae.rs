@@ -1,7 +1,9 @@
-//! The paper's reference VQ-VAE (encoder, any quantizer, decoder), with the official names.
+//! The paper's reference VQ-VAE (encoder, any quantizer, decoder), built stage by stage from
+//! the core's description of it (`lattice_vq_core::network`: names, shapes, initialisation).
 
 use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
+use lattice_vq_core::network::{ConvSpec, LEAKY_RELU_SLOPE, QUANTIZER_PREFIX, StageSpec};
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 
 use crate::error::{Error, Result};
@@ -13,88 +15,40 @@ use crate::quantizer::Quantizer;
 use crate::vq::VectorQuantizer;
 use crate::vq_ema::VectorQuantizerEma;
 
-/// Shape of a convolution: channels in and out, square kernel, stride, padding.
-#[derive(Debug, Clone, Copy)]
-struct ConvShape {
-    input: usize,
-    output: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-}
-
-/// Stride-2 4x4 convolutions halve (or, transposed, double) the grid.
-const fn down_up(input: usize, output: usize) -> ConvShape {
-    ConvShape {
-        input,
-        output,
-        kernel: 4,
-        stride: 2,
-        padding: 1,
-    }
-}
-
-/// "Same" convolutions: 3x3 with padding 1 or 1x1 with padding 0.
-const fn same(input: usize, output: usize, kernel: usize) -> ConvShape {
-    ConvShape {
-        input,
-        output,
-        kernel,
-        stride: 1,
-        padding: kernel / 2,
-    }
-}
-
-/// A convolution (or transposed convolution) with PyTorch's default initialisation.
+/// A convolution (or transposed convolution) of the spec, its variables drawn
+/// `U(-bound, bound)` with the spec's bound (PyTorch's default) when created.
 #[derive(Debug, Clone)]
 struct Conv {
     weight: Tensor,
     bias: Option<Tensor>,
-    shape: ConvShape,
-    transposed: bool,
+    spec: ConvSpec,
 }
 
 impl Conv {
-    fn new(vb: VarBuilder, shape: ConvShape, bias: bool, transposed: bool) -> Result<Self> {
-        let ConvShape {
-            input,
-            output,
-            kernel,
-            ..
-        } = shape;
-        // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, where
-        // fan_in counts the weight's dimension 1 (the output channels for a transposed conv).
-        let dims = if transposed {
-            (input, output, kernel, kernel)
-        } else {
-            (output, input, kernel, kernel)
-        };
-        let bound = 1.0 / ((dims.1 * kernel * kernel) as f64).sqrt();
+    fn new(vb: &VarBuilder, spec: &ConvSpec) -> Result<Self> {
+        let bound = spec.init_bound();
         let init = Init::Uniform {
             lo: -bound,
             up: bound,
         };
-        let weight = vb.get_with_hints(dims, "weight", init)?;
-        let bias = if bias {
-            Some(vb.get_with_hints(output, "bias", init)?)
-        } else {
-            None
+        let shape = spec.weight_shape().to_vec();
+        let weight = vb.get_with_hints(shape, &spec.weight_name(), init)?;
+        let bias = match spec.bias_name() {
+            Some(name) => Some(vb.get_with_hints(spec.out_channels, &name, init)?),
+            None => None,
         };
         Ok(Self {
             weight,
             bias,
-            shape,
-            transposed,
+            spec: spec.clone(),
         })
     }
 
     /// Channels-last `(N, H, W, C)` in and out, `activation` fused after the bias.
     fn forward(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
-        let ConvShape {
-            stride, padding, ..
-        } = self.shape;
+        let (stride, padding) = (self.spec.stride, self.spec.padding);
         let bias = self.bias.as_ref();
-        Ok(if self.transposed {
+        Ok(if self.spec.transposed {
             conv_transpose2d_channels_last(x, &self.weight, bias, stride, padding, activation)?
         } else {
             conv2d_channels_last(x, &self.weight, bias, stride, padding, activation)?
@@ -102,50 +56,45 @@ impl Conv {
     }
 }
 
-/// `x + Conv1x1(ReLU(Conv3x3(x)))`, both without bias (the official residual layer).
-#[derive(Debug, Clone)]
-struct Residual {
-    conv3: Conv,
-    conv1: Conv,
-}
-
-impl Residual {
-    fn new(vb: VarBuilder, channels: usize) -> Result<Self> {
-        let block = vb.pp("resblock");
-        Ok(Self {
-            conv3: Conv::new(block.pp("0"), same(channels, channels, 3), false, false)?,
-            conv1: Conv::new(block.pp("2"), same(channels, channels, 1), false, false)?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let hidden = self.conv3.forward(x, Activation::RELU)?;
-        Ok((x + self.conv1.forward(&hidden, Activation::Identity)?)?)
-    }
-}
-
-/// One stage of the encoder or decoder.
+/// One stage of the encoder or decoder (`lattice_vq_core::network::StageSpec`).
 #[derive(Debug, Clone)]
 enum Stage {
-    /// A convolution followed by LeakyReLU (slope 0.01).
     ConvLeaky(Conv),
-    Residual(Residual),
+    /// `x + conv1(ReLU(conv3(x)))`.
+    Residual {
+        conv3: Conv,
+        conv1: Conv,
+    },
     Leaky,
 }
 
-/// The official model's `nn.LeakyReLU()` slope.
-const LEAKY_SLOPE: f64 = 0.01;
-
-fn leaky_relu(x: &Tensor) -> Result<Tensor> {
-    Ok(activate(x, Activation::LeakyRelu(LEAKY_SLOPE))?)
+/// The stages of `specs` in order, their variables got or created under `vb` by name.
+fn stages(vb: &VarBuilder, specs: &[StageSpec]) -> Result<Vec<Stage>> {
+    specs
+        .iter()
+        .map(|spec| {
+            Ok(match spec {
+                StageSpec::ConvLeaky(conv) => Stage::ConvLeaky(Conv::new(vb, conv)?),
+                StageSpec::Residual(r) => Stage::Residual {
+                    conv3: Conv::new(vb, &r.conv3)?,
+                    conv1: Conv::new(vb, &r.conv1)?,
+                },
+                StageSpec::Leaky => Stage::Leaky,
+            })
+        })
+        .collect()
 }
 
 impl Stage {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let leaky = Activation::LeakyRelu(LEAKY_RELU_SLOPE);
         match self {
-            Stage::ConvLeaky(conv) => conv.forward(x, Activation::LeakyRelu(LEAKY_SLOPE)),
-            Stage::Residual(residual) => residual.forward(x),
-            Stage::Leaky => leaky_relu(x),
+            Stage::ConvLeaky(conv) => conv.forward(x, leaky),
+            Stage::Residual { conv3, conv1 } => {
+                let hidden = conv3.forward(x, Activation::RELU)?;
+                Ok((x + conv1.forward(&hidden, Activation::Identity)?)?)
+            }
+            Stage::Leaky => Ok(activate(x, leaky)?),
         }
     }
 }
@@ -231,106 +180,25 @@ impl candle_core::ModuleT for VqVae {
 }
 
 impl VqVae {
-    /// Get or create the model's variables under `vb` (PyTorch's default initialisation).
+    /// Get or create the model's variables under `vb`, by their official names, in the order
+    /// of `VqVaeConfig::tensors` (PyTorch's default initialisation for the convolutions).
     ///
     /// # Errors
-    /// An invalid quantizer config, a quantizer dimension other than `embedding_dim`, empty
-    /// `hidden_dims`, or a candle error.
+    /// An invalid config or one whose quantizer dimension is not `embedding_dim`
+    /// (`VqVaeConfig::validate_with`), an invalid quantizer config, or a candle error.
     pub fn new(config: &VqVaeConfig, quantizer: &QuantizerConfig, vb: VarBuilder) -> Result<Self> {
-        let Some(&first_hidden) = config.hidden_dims.first() else {
-            return Err(lattice_vq_core::Error::InvalidConfig {
-                field: "hidden_dims",
-                value: "[]".into(),
-                requirement: "must name at least one stage",
-            }
-            .into());
-        };
-        if quantizer.dim() != config.embedding_dim {
-            return Err(lattice_vq_core::Error::InvalidConfig {
-                field: "quantizer dim",
-                value: quantizer.dim().to_string(),
-                requirement: "must equal the model's embedding_dim",
-            }
-            .into());
-        }
-        let hidden = &config.hidden_dims;
-        let last_hidden = hidden[hidden.len() - 1];
-        let (d, levels) = (config.embedding_dim, hidden.len());
-
-        let encoder_vb = vb.pp("_encoder");
-        let mut encoder = Vec::new();
-        let mut input = config.image_channels;
-        for (i, &h) in hidden.iter().enumerate() {
-            encoder.push(Stage::ConvLeaky(Conv::new(
-                encoder_vb.pp(i).pp("0"),
-                down_up(input, h),
-                true,
-                false,
-            )?));
-            input = h;
-        }
-        encoder.push(Stage::ConvLeaky(Conv::new(
-            encoder_vb.pp(levels).pp("0"),
-            same(last_hidden, last_hidden, 3),
-            true,
-            false,
-        )?));
-        encoder.push(Stage::Residual(Residual::new(
-            encoder_vb.pp(levels + 1),
-            last_hidden,
-        )?));
-        encoder.push(Stage::Residual(Residual::new(
-            encoder_vb.pp(levels + 2),
-            last_hidden,
-        )?));
-        encoder.push(Stage::Leaky);
-        encoder.push(Stage::ConvLeaky(Conv::new(
-            encoder_vb.pp(levels + 4).pp("0"),
-            same(last_hidden, d, 1),
-            true,
-            false,
-        )?));
-
-        let quantizer_vb = vb.pp("_quantizer");
+        config.validate_with(quantizer)?;
+        let encoder = stages(&vb, &config.encoder()?)?;
+        let quantizer_vb = vb.pp(QUANTIZER_PREFIX);
         let quantizer: Box<dyn Quantizer> = match quantizer {
             QuantizerConfig::Lattice(c) => Box::new(LatticeQuantizer::new(c, quantizer_vb)?),
             QuantizerConfig::Vq(c) => Box::new(VectorQuantizer::new(c, quantizer_vb)?),
             QuantizerConfig::VqEma(c) => Box::new(VectorQuantizerEma::new(c, quantizer_vb)?),
         };
-
-        let decoder_vb = vb.pp("_decoder");
-        let mut decoder = vec![
-            Stage::ConvLeaky(Conv::new(
-                decoder_vb.pp(0).pp("0"),
-                same(d, last_hidden, 3),
-                true,
-                false,
-            )?),
-            Stage::Residual(Residual::new(decoder_vb.pp(1), last_hidden)?),
-            Stage::Residual(Residual::new(decoder_vb.pp(2), last_hidden)?),
-            Stage::Leaky,
-        ];
-        let reversed: Vec<usize> = hidden.iter().rev().copied().collect();
-        let mut index = 4;
-        for pair in reversed.windows(2) {
-            decoder.push(Stage::ConvLeaky(Conv::new(
-                decoder_vb.pp(index).pp("0"),
-                down_up(pair[0], pair[1]),
-                true,
-                true,
-            )?));
-            index += 1;
-        }
-        decoder.push(Stage::ConvLeaky(Conv::new(
-            decoder_vb.pp(index).pp("0"),
-            down_up(first_hidden, config.image_channels),
-            true,
-            true,
-        )?));
         Ok(Self {
             encoder,
             quantizer,
-            decoder,
+            decoder: stages(&vb, &config.decoder()?)?,
             config: config.clone(),
         })
     }
@@ -345,11 +213,11 @@ impl VqVae {
         self.quantizer.as_ref()
     }
 
-    /// Encoder output: latents `(N, D, H / 2^levels, W / 2^levels)`.
+    /// Encoder output: latents `(N, D, H / F, W / F)`, `F = downsampling_factor()`.
     ///
     /// # Errors
-    /// Images that are not `(N, image_channels, H, W)` with `H` and `W` divisible by
-    /// `2^levels`, or a candle error.
+    /// Images that are not `(N >= 1, image_channels, H, W)` with `H` and `W` positive
+    /// multiples of `F`, or a candle error.
     pub fn encode(&self, images: &Tensor) -> Result<Tensor> {
         self.check_images(images)?;
         run(&self.encoder, images)
@@ -377,22 +245,19 @@ impl VqVae {
         })
     }
 
+    /// `VqVaeConfig::check_image_shape`, as the contract's `InputShape` error naming
+    /// `images` (the core's message is `images has shape [..]: <requirement>`).
     fn check_images(&self, images: &Tensor) -> Result<()> {
-        let size = images.dims();
-        let factor = 1usize << self.config.hidden_dims.len();
-        let valid = matches!(*size, [n, c, h, w]
-            if n > 0 && c == self.config.image_channels && h > 0 && w > 0 && h % factor == 0 && w % factor == 0);
-        if valid {
-            Ok(())
-        } else {
-            Err(Error::InputShape {
-                what: "images",
-                found: size.to_vec(),
-                requirement: format!(
-                    "must be (N >= 1, {}, H, W) with H and W positive multiples of {factor}",
-                    self.config.image_channels
-                ),
+        self.config
+            .check_image_shape(images.dims())
+            .map_err(|error| {
+                let message = error.to_string();
+                let requirement = message.split_once(": ").map_or(&*message, |(_, r)| r);
+                Error::InputShape {
+                    what: "images",
+                    found: images.dims().to_vec(),
+                    requirement: requirement.to_owned(),
+                }
             })
-        }
     }
 }

@@ -1,26 +1,48 @@
-//! The LL-VQ layer: a learnable diagonal lattice basis from a `VarBuilder`.
+//! The LL-VQ layer: a learnable lattice's parameters as one variable from a `VarBuilder`,
+//! quantized by lattice-vq-core on the CPU (`crate::lattice_ops`, generic over the core's
+//! `Lattice`) and by the lattice's own tensor ops on other devices ([`TensorLattice`], one
+//! file per lattice: `diagonal.rs`).
 
-use candle_core::{DType, Device, Module, Tensor};
+mod diagonal;
+
+use candle_core::{DType, Module, Tensor};
 use candle_nn::{Init, VarBuilder};
-use lattice_vq_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig};
+use lattice_vq_core::{DiagonalLattice, LatticeQuantizerConfig};
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
-use crate::lattice_ops::{self, LatticeOp};
-use crate::output::{Codes, LossParts, QuantizerOutput, code_rows, to_rows};
+use crate::lattice_ops::{self, CoreLattice, Element, LatticeOp};
+use crate::output::{
+    Codes, LossParts, QuantizerOutput, code_rows, restore, restore_codes, to_rows,
+};
 use crate::quantizer::Quantizer;
 
-/// Learnable lattice vector quantizer (paper Section 3; semantics of the official code), the
-/// candle twin of `lattice_vq_tch::LatticeQuantizer`.
+/// The lattice of [`LatticeQuantizer`]: the paper's diagonal one.
+type Kind = diagonal::Diagonal;
+
+/// A core lattice as candle tensor ops, for devices other than the CPU (and as the tests'
+/// second opinion on it); the CPU path needs only its [`CoreLattice`].
+pub(crate) trait TensorLattice: CoreLattice {
+    /// Integer codes `v` (as floats) of contiguous `(rows, D)` latents, and whether a few
+    /// reductions proved that the core accepts the parameters and every latent (if not, the
+    /// layer asks the core, which names the first bad entry).
+    fn codes(parameters: &Tensor, rows: &Tensor) -> Result<(Tensor, bool)>;
+
+    /// The points `e = B v` of float codes, differentiable in `parameters` only.
+    fn points(parameters: &Tensor, codes: &Tensor) -> Result<Tensor>;
+
+    /// `Lattice::size_loss`, differentiable.
+    fn size_loss(parameters: &Tensor) -> Result<Tensor>;
+}
+
+/// Learnable lattice vector quantizer (paper Section 3) with the semantics of
+/// lattice-vq-core: `Lattice::quantize`, the losses of `lattice_vq_core::loss` and the
+/// straight-through output.
 ///
 /// The basis diagonal `b` is the variable `embedding.weight` of shape `(1, D)` (the official
-/// checkpoints' name and shape). `quantize` follows lattice-vq-core's straight-through
-/// contract: `v = round(z * (1 / b))` with ties to even, `e = b * v`, output `z + sg(e - z)`,
-/// means over all `N*D` elements, size as a sum. On the CPU the core itself quantizes (and
-/// checks its rules) and the output and losses are one fused op each (`lattice_ops`); on
-/// other devices the layer is candle tensor ops (candle's own `round` goes half away from
-/// zero, so it rounds with the core's add-and-subtract `2^23` trick and checks the core's
-/// rules with a few reductions).
+/// checkpoints' name and shape). On the CPU the core itself quantizes (and checks its rules)
+/// and the output and losses are one fused op each; on other devices the layer is candle
+/// tensor ops.
 ///
 /// # Example
 /// ```
@@ -57,14 +79,18 @@ pub fn lattice_quantizer(
     LatticeQuantizer::new(config, vb)
 }
 
+/// The values of a tensor, flat, as `T`.
+fn host<T: Element>(t: &Tensor) -> Result<Vec<T>> {
+    Ok(t.to_dtype(T::DTYPE)?.flatten_all()?.to_vec1::<T>()?)
+}
+
 impl LatticeQuantizer {
     /// Get or create the basis `embedding.weight` under `vb`, initialised `U(-r, r)` (Eq. 6)
-    /// when created. A created basis with an entry below the core's minimum magnitude is
-    /// drawn again.
+    /// when created, and drawn again as `lattice_vq_core::init::redraw_until_valid` says.
     ///
     /// # Errors
-    /// An invalid config, a var builder whose dtype is not F32 or F64, a stored basis of the
-    /// wrong shape or one that breaks the core's rules, or a candle error.
+    /// An invalid config, a stored basis of the wrong shape or one that breaks the core's
+    /// rules, or a candle error.
     pub fn new(config: &LatticeQuantizerConfig, vb: VarBuilder) -> Result<Self> {
         config.validate()?;
         let half_width = config.init_half_width()?;
@@ -75,17 +101,13 @@ impl LatticeQuantizer {
         let vb = vb.pp("embedding");
         let created = !vb.contains_tensor("weight");
         let weight = vb.get_with_hints((1, config.dim), "weight", init)?;
+        if created {
+            diagonal::redraw_until_valid(&weight, half_width)?;
+        }
         let quantizer = Self {
             weight,
             config: *config,
         };
-        if created {
-            let variable = candle_core::Var::from_tensor(&quantizer.weight)?;
-            while quantizer.to_core().is_err() {
-                let draw = Tensor::rand(-half_width, half_width, (1, config.dim), vb.device())?;
-                variable.set(&draw.to_dtype(quantizer.weight.dtype())?)?;
-            }
-        }
         quantizer.to_core()?;
         Ok(quantizer)
     }
@@ -114,93 +136,35 @@ impl LatticeQuantizer {
     /// # Errors
     /// The core's basis errors (`NonFiniteBasis`, `BasisOutOfRange`) or a candle error.
     pub fn to_core(&self) -> Result<DiagonalLattice<f64>> {
-        let values = self
-            .weight
-            .to_dtype(DType::F64)?
-            .flatten_all()?
-            .to_vec1::<f64>()?;
         if self.weight.dtype() == DType::F32 {
-            let as_f32: Vec<f32> = values.iter().map(|&b| b as f32).collect();
-            DiagonalLattice::<f32>::from_slice(&as_f32)?;
+            Kind::core(&host::<f32>(&self.weight)?)?;
         }
-        Ok(DiagonalLattice::<f64>::from_slice(&values)?)
+        Ok(Kind::core(&host::<f64>(&self.weight)?)?)
     }
 
-    fn basis_bounds(&self) -> (f64, f64) {
-        match self.weight.dtype() {
-            DType::F32 => (
-                f64::from(f32::MIN_BASIS_MAGNITUDE),
-                f64::from(f32::MAX_BASIS_MAGNITUDE),
-            ),
-            _ => (f64::MIN_BASIS_MAGNITUDE, f64::MAX_BASIS_MAGNITUDE),
-        }
-    }
-
-    /// Integer codes `v` (as floats) of contiguous `(rows, D)` latents, every core rule
-    /// checked with a few reductions.
-    fn codes_of(&self, rows: &Tensor) -> Result<Tensor> {
-        let weight = self.weight.detach();
-        let v = round_half_to_even(&rows.detach().broadcast_mul(&weight.recip()?)?)?;
-        let magnitude = weight.abs()?;
-        let summary = Tensor::stack(
-            &[
-                v.min_all()?,
-                v.max_all()?,
-                v.sum_all()?,
-                magnitude.min_all()?,
-                magnitude.max_all()?,
-                magnitude.sum_all()?,
-            ],
-            0,
-        )?
-        .to_dtype(DType::F64)?
-        .to_vec1::<f64>()?;
-        let [v_min, v_max, v_sum, b_min, b_max, b_sum] =
-            <[f64; 6]>::try_from(summary).unwrap_or([f64::NAN; 6]);
-        let (min, max) = self.basis_bounds();
-        // candle's min/max skip NaN, so the sums (NaN or infinite when any term is) decide.
-        if !(b_sum.is_finite() && b_min >= min && b_max <= max) {
-            self.to_core()?;
-        }
-        if !(v_sum.is_finite() && v_min >= f64::CODE_MIN && v_max < f64::CODE_MAX_EXCLUSIVE) {
-            self.core_check(rows)?;
-        }
-        Ok(v)
-    }
-
-    /// Re-check latents with the core's own rules and arithmetic (error path only: copies
-    /// them to the CPU), so that the error names the same element and value the core would.
+    /// Check the parameters and contiguous `(rows, D)` latents with the core's own rules and
+    /// arithmetic (error path only: copies them to the CPU), so that the error names the
+    /// element and value the core would.
     fn core_check(&self, rows: &Tensor) -> Result<()> {
-        if self.weight.dtype() == DType::F32 {
-            let basis = self.weight.flatten_all()?.to_vec1::<f32>()?;
-            DiagonalLattice::<f32>::from_slice(&basis)?
-                .validate_latents(&rows.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?)?;
-        } else {
-            let basis = self
-                .weight
-                .flatten_all()?
-                .to_dtype(DType::F64)?
-                .to_vec1::<f64>()?;
-            let rows = rows.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-            DiagonalLattice::<f64>::from_slice(&basis)?.validate_latents(&rows)?;
+        fn check<T: Element>(parameters: &Tensor, rows: &Tensor) -> Result<()> {
+            Kind::core(&host::<T>(parameters)?)?.validate_latents(&host::<T>(rows)?)?;
+            Ok(())
         }
-        Ok(())
+        match self.weight.dtype() {
+            DType::F32 => check::<f32>(&self.weight, rows),
+            _ => check::<f64>(&self.weight, rows),
+        }
     }
-}
 
-/// Round half to even, elementwise, with tensor ops every backend has: below `2^23` (`2^52`
-/// for F64) adding and subtracting that power of two rounds the magnitude to even in the
-/// FPU's default mode; above it every float is an integer already.
-pub(crate) fn round_half_to_even(x: &Tensor) -> Result<Tensor> {
-    let shift = if x.dtype() == DType::F64 {
-        4_503_599_627_370_496.0
-    } else {
-        8_388_608.0
-    };
-    let magnitude = x.abs()?;
-    let rounded = magnitude.affine(1.0, shift)?.affine(1.0, -shift)?;
-    let rounded = magnitude.lt(shift)?.where_cond(&rounded, &magnitude)?;
-    Ok(x.lt(0.0)?.where_cond(&rounded.neg()?, &rounded)?)
+    /// How [`Quantizer::quantize`] and [`Quantizer::decode`] compute on the variable's
+    /// device.
+    fn path(&self) -> Path {
+        if self.weight.device().is_cpu() {
+            Path::CpuOps
+        } else {
+            Path::TensorOps
+        }
+    }
 }
 
 impl Quantizer for LatticeQuantizer {
@@ -218,12 +182,7 @@ impl Quantizer for LatticeQuantizer {
     }
 
     fn decode(&self, codes: &Codes) -> Result<Tensor> {
-        let path = if self.weight.device().is_cpu() {
-            Path::CpuOps
-        } else {
-            Path::TensorOps
-        };
-        self.decode_on(codes, path)
+        self.decode_on(codes, self.path())
     }
 }
 
@@ -241,17 +200,16 @@ impl LatticeQuantizer {
         let (rows, layout) = to_rows(latents, dim, self.weight.dtype())?;
         let (quantized, points, v, embedding, commitment) = match path {
             Path::CpuOps => {
-                let op = lattice_ops::Quantize::default();
+                let op = lattice_ops::Quantize::<Kind>::new();
                 let v = match rows.apply_op2_no_bwd(&self.weight, &op) {
                     Ok(v) => v,
                     Err(error) => {
-                        // The core refused: name the basis entry or latent it refused.
-                        self.to_core()?;
+                        // The core refused: name the parameter or latent it refused.
                         self.core_check(&rows)?;
                         return Err(error.into());
                     }
                 };
-                let apply = |op| lattice_ops::apply(&rows, &self.weight, &v, op);
+                let apply = |op| lattice_ops::apply::<Kind>(&rows, &self.weight, &v, op);
                 (
                     apply(LatticeOp::StraightThrough)?,
                     op.points(rows.shape())?,
@@ -261,9 +219,12 @@ impl LatticeQuantizer {
                 )
             }
             Path::TensorOps => {
-                let v = self.codes_of(&rows)?;
-                // e = b * v with v held constant: the basis learns through de/db = v only.
-                let points = v.broadcast_mul(&self.weight)?;
+                let (v, proven) = Kind::codes(&self.weight.detach(), &rows.detach())?;
+                if !proven {
+                    self.core_check(&rows)?;
+                }
+                // e = B v with v held constant: the lattice learns through de/dB only.
+                let points = Kind::points(&self.weight, &v)?;
                 let embedding = (&points - &rows.detach())?.sqr()?.mean_all()?;
                 let commitment = (points.detach() - &rows)?.sqr()?.mean_all()?;
                 let straight_through = (&rows + (&points - &rows)?.detach())?;
@@ -276,13 +237,13 @@ impl LatticeQuantizer {
                 )
             }
         };
-        let size = self.weight.abs()?.sum_all()?.neg()?;
+        let size = Kind::size_loss(&self.weight)?;
         let loss = ((&embedding + commitment.affine(self.config.commitment_cost, 0.0)?)?
             + size.affine(self.config.sparsity_cost, 0.0)?)?;
         Ok(QuantizerOutput {
-            quantized: layout.restore(&quantized, dim)?,
-            points: layout.restore(&points, dim)?,
-            codes: Codes::Lattice(layout.codes(&v)?),
+            quantized: restore(layout, &quantized, dim)?,
+            points: restore(layout, &points, dim)?,
+            codes: Codes::Lattice(restore_codes(layout, &v)?),
             loss,
             parts: LossParts {
                 embedding,
@@ -291,9 +252,7 @@ impl LatticeQuantizer {
             },
         })
     }
-}
 
-impl LatticeQuantizer {
     fn decode_on(&self, codes: &Codes, path: Path) -> Result<Tensor> {
         let dim = self.dim();
         let Codes::Lattice(codes) = codes else {
@@ -308,27 +267,26 @@ impl LatticeQuantizer {
         let points = match path {
             // The core's decode, whose arithmetic gave `quantize` its points.
             Path::CpuOps => {
-                let codes = v.flatten_all()?.to_vec1::<i32>()?;
-                let shape = (codes.len() / dim, dim);
-                let codes =
-                    ArrayView2::from_shape(shape, &codes).map_err(candle_core::Error::wrap)?;
-                if self.weight.dtype() == DType::F32 {
-                    let basis = self.weight.flatten_all()?.to_vec1::<f32>()?;
-                    let points = DiagonalLattice::from_slice(&basis)?.decode(codes)?;
-                    Tensor::from_vec(points.into_iter().collect::<Vec<_>>(), shape, &Device::Cpu)?
-                } else {
-                    let basis = self.weight.flatten_all()?.to_vec1::<f64>()?;
-                    let points = DiagonalLattice::from_slice(&basis)?.decode(codes)?;
-                    Tensor::from_vec(points.into_iter().collect::<Vec<_>>(), shape, &Device::Cpu)?
+                fn decode<T: Element>(parameters: &Tensor, v: &Tensor) -> Result<Tensor> {
+                    let codes = v.flatten_all()?.to_vec1::<i32>()?;
+                    let lattice = Kind::core(&host::<T>(parameters)?)?;
+                    let shape = (codes.len() / lattice.dim(), lattice.dim());
+                    let codes =
+                        ArrayView2::from_shape(shape, &codes).map_err(candle_core::Error::wrap)?;
+                    let points: Vec<T> = lattice.decode(codes)?.into_iter().collect();
+                    Ok(Tensor::from_vec(points, shape, v.device())?)
+                }
+                match self.weight.dtype() {
+                    DType::F32 => decode::<f32>(&self.weight, &v)?,
+                    _ => decode::<f64>(&self.weight, &v)?,
                 }
             }
             Path::TensorOps => {
                 self.to_core()?;
-                let weight = self.weight.detach();
-                v.to_dtype(weight.dtype())?.broadcast_mul(&weight)?
+                Kind::points(&self.weight.detach(), &v.to_dtype(self.weight.dtype())?)?
             }
         };
-        layout.restore(&points, dim)
+        restore(layout, &points, dim)
     }
 }
 
