@@ -315,7 +315,7 @@ fn compare(name: &str) {
         &codebook,
         (
             &tch_codes(&ours.quantizer.codes),
-            &candle_codes(&theirs.quantizer.codes),
+            &candle_codes(theirs.quantizer.codes.tensor()),
         ),
     );
     if differing == 0 {
@@ -345,7 +345,7 @@ fn compare(name: &str) {
     assert_eq!(params.eps, EPSILON);
     let mut adamw = candle_nn::AdamW::new(varmap.all_vars(), params).unwrap();
     let out = candle_model.forward_t(&candle_images, true).unwrap();
-    let candle_train_codes = candle_codes(&out.quantizer.codes);
+    let candle_train_codes = candle_codes(out.quantizer.codes.tensor());
     let candle_loss = out.loss(&candle_images).unwrap();
     let candle_grads = candle_loss.backward().unwrap();
     adamw.step(&candle_grads).unwrap();
