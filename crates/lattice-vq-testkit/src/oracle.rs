@@ -1,56 +1,47 @@
-//! The expected numbers. Quantization, the lattice losses and their gradients come from
-//! lattice-vq-core (the spec); the VQ-EMA step and the VQ losses are local reference
-//! implementations until the core specifies them. Each is one function, [`ema_step`] and
-//! [`vq_loss`]: swap its body for the core's call when the core gains it.
+//! The expected numbers, all from lattice-vq-core (the spec): quantization, the lattice
+//! losses and their gradients, the VQ losses and gradients (`lattice_vq_core::vq_loss`) and
+//! the VQ-EMA step (`lattice_vq_core::ema::EmaCodebook`). This module only shapes the core's
+//! answers into what the suites compare.
 
-use lattice_vq_core::{VectorQuantizerEmaConfig, vq};
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use lattice_vq_core::ema::EmaCodebook;
+use lattice_vq_core::{VectorQuantizerConfig, VectorQuantizerEmaConfig, vq, vq_loss as spec};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use crate::types::{EmaState, LossParts};
 
-/// One VQ-EMA training step, in f64, as crates/lattice-vq-tch/src/vq_ema.rs documents it
-/// (the official code's update), with `c` the per-codeword counts and `s` the per-codeword
-/// sums of the batch's rows assigned by `indices`:
+/// One VQ-EMA training step in f64: the core's [`EmaCodebook::step`] from `state`.
 ///
-/// `cs = decay cs + (1 - decay) c;  n = sum(cs);  cs = (cs + eps) / (n + K eps) n;`
-/// `ema_w = decay ema_w + (1 - decay) s;  E = ema_w / cs`.
-///
-/// SWAP: replace the body with lattice-vq-core's EMA-step spec once it exists.
+/// # Panics
+/// On the core's error (the callers pass valid states, rows and indices).
 pub fn ema_step(
     config: &VectorQuantizerEmaConfig,
     state: &EmaState,
     rows: ArrayView2<f64>,
     indices: &[usize],
 ) -> EmaState {
-    let (decay, eps) = (config.decay, config.epsilon);
-    let k = state.codebook.nrows();
-    let mut counts = Array1::<f64>::zeros(k);
-    let mut sums = Array2::<f64>::zeros(state.ema_w.raw_dim());
-    for (row, &index) in rows.axis_iter(Axis(0)).zip(indices) {
-        counts[index] += 1.0;
-        let mut sum = sums.row_mut(index);
-        sum += &row;
-    }
-    let raw = &state.cluster_size * decay + &counts * (1.0 - decay);
-    let n = raw.sum();
-    let cluster_size = raw.mapv(|c| (c + eps) / (n + k as f64 * eps) * n);
-    let ema_w = &state.ema_w * decay + &sums * (1.0 - decay);
-    let codebook = &ema_w / &cluster_size.view().insert_axis(Axis(1));
+    let mut codebook = EmaCodebook::new(
+        *config,
+        state.codebook.clone(),
+        state.ema_w.clone(),
+        state.cluster_size.clone(),
+    )
+    .expect("a valid EMA state");
+    codebook
+        .step(rows, ArrayView1::from(indices))
+        .expect("rows and indices of the codebook");
     EmaState {
-        codebook,
-        ema_w,
-        cluster_size,
+        codebook: codebook.codebook().to_owned(),
+        ema_w: codebook.ema_w().to_owned(),
+        cluster_size: codebook.cluster_size().to_owned(),
     }
 }
 
-/// The VQ layer's loss and gradients, in f64: `embedding = mean((e - sg z)^2)`,
-/// `commitment = mean((sg e - z)^2)` over all `N * D` elements,
-/// `loss = embedding + beta * commitment` (VQ-EMA: `beta * commitment` alone, `embedding`
-/// reported as zero), and the gradients of `sum(quantized * upstream) + loss` with respect
-/// to the codebook (`2 (e_k - z) / (N D)` summed over the rows assigned to `k`; zero for
-/// VQ-EMA) and the latents (`upstream + beta 2 (z - e) / (N D)`).
+/// The VQ layer's loss and the gradients of `sum(quantized * upstream) + loss` with respect to
+/// the codebook and the latents, in f64, from the core's `vq_loss`, `vq_ema_loss` and
+/// `vq_gradients` (VQ-EMA: no embedding term and no codebook gradient).
 ///
-/// SWAP: replace the body with lattice-vq-core's VQ-loss spec once it exists.
+/// # Panics
+/// On the core's error (the callers pass valid inputs).
 pub fn vq_loss(
     commitment_cost: f64,
     ema: bool,
@@ -59,29 +50,38 @@ pub fn vq_loss(
     indices: &[usize],
     upstream: ArrayView2<f64>,
 ) -> VqLoss {
-    let points = codebook.select(Axis(0), indices);
-    let count = rows.len() as f64;
-    let difference = &points - &rows;
-    let mse = difference.mapv(|d| d * d).sum() / count;
-    let mut codebook_grad = Array2::<f64>::zeros(codebook.raw_dim());
-    if !ema {
-        for (d, &index) in difference.axis_iter(Axis(0)).zip(indices) {
-            let mut g = codebook_grad.row_mut(index);
-            g.scaled_add(2.0 / count, &d);
-        }
-    }
-    let latents_grad = &upstream - &(&difference * (commitment_cost * 2.0 / count));
-    let parts = LossParts {
-        embedding: if ema { 0.0 } else { mse },
-        commitment: mse,
-        size: 0.0,
+    let (codebook_size, dim) = codebook.dim();
+    let indices = ArrayView1::from(indices);
+    let points = spec::assigned_codewords(codebook, indices).expect("indices of the codebook");
+    let (loss, codebook_grad, latents_grad) = if ema {
+        let config =
+            VectorQuantizerEmaConfig::new(codebook_size, dim).with_commitment_cost(commitment_cost);
+        let loss = spec::vq_ema_loss(&config, rows, points.view()).expect("matching shapes");
+        let gradients = spec::vq_gradients(
+            &VectorQuantizerConfig::new(codebook_size, dim).with_commitment_cost(commitment_cost),
+            codebook,
+            rows,
+            indices,
+        )
+        .expect("matching shapes");
+        (loss, Array2::zeros(codebook.raw_dim()), gradients.latents)
+    } else {
+        let config =
+            VectorQuantizerConfig::new(codebook_size, dim).with_commitment_cost(commitment_cost);
+        let loss = spec::vq_loss(&config, rows, points.view()).expect("matching shapes");
+        let gradients =
+            spec::vq_gradients(&config, codebook, rows, indices).expect("matching shapes");
+        (loss, gradients.codebook, gradients.latents)
     };
-    let loss = parts.embedding + commitment_cost * mse;
     VqLoss {
-        parts,
-        loss,
+        parts: LossParts {
+            embedding: loss.embedding,
+            commitment: loss.commitment,
+            size: 0.0,
+        },
+        loss: loss.total,
         codebook_grad,
-        latents_grad,
+        latents_grad: &upstream + &latents_grad,
     }
 }
 
