@@ -60,13 +60,31 @@ pub enum Error {
         /// The places searched, comma-separated.
         searched: String,
     },
-    /// The tensor framework (tch or candle) failed.
-    #[error("{backend}: {message}")]
-    Backend {
-        /// `tch` or `candle`.
-        backend: &'static str,
-        /// The framework's message.
-        message: String,
+    /// candle failed (an op, a device, a dtype).
+    #[error("candle: {0}")]
+    Candle(#[source] Box<candle_core::Error>),
+    /// The candle adapter refused (a checkpoint that does not fit the model, an input of the
+    /// wrong shape); its I/O and candle errors are [`Error::Io`] and [`Error::Candle`].
+    #[error("candle: {0}")]
+    CandleAdapter(#[source] Box<lattice_vq_candle::Error>),
+    /// libtorch failed (an op, a device, a dtype).
+    #[cfg(feature = "tch")]
+    #[error("tch: {0}")]
+    Tch(#[source] Box<tch::TchError>),
+    /// The tch adapter refused (a checkpoint that does not fit the model, an input of the
+    /// wrong shape); its I/O and libtorch errors are [`Error::Io`] and [`Error::Tch`].
+    #[cfg(feature = "tch")]
+    #[error("tch: {0}")]
+    TchAdapter(#[source] Box<lattice_vq_tch::Error>),
+    /// A safetensors file that libtorch could not read (missing, truncated, not safetensors)
+    /// or write.
+    #[cfg(feature = "tch")]
+    #[error("{path}: {source}")]
+    TchSafetensors {
+        /// The file.
+        path: PathBuf,
+        /// libtorch's error (boxed: it is large).
+        source: Box<tch::TchError>,
     },
     /// A lattice-vq-core rule was broken (bad latents, codes out of range, bad config).
     #[error(transparent)]
@@ -100,6 +118,54 @@ impl From<crate::data::LoadError> for Error {
             LoadError::Io { path, source } => Self::Io { path, source },
             LoadError::Format { path, problem } => Self::Format { path, problem },
             LoadError::NotFound { dataset, searched } => Self::NotFound { dataset, searched },
+        }
+    }
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Candle(Box::new(error))
+    }
+}
+
+/// The candle adapter's errors as ours: I/O keeps its path and kind, core rules stay
+/// [`Error::Core`], candle's own errors are [`Error::Candle`] (the adapter's `candle:`
+/// prefix said once).
+impl From<lattice_vq_candle::Error> for Error {
+    fn from(error: lattice_vq_candle::Error) -> Self {
+        match error {
+            lattice_vq_candle::Error::Io { path, source } => Self::Io {
+                path: path.into(),
+                source,
+            },
+            lattice_vq_candle::Error::Core(inner) => Self::Core(inner),
+            lattice_vq_candle::Error::Candle(inner) => inner.into(),
+            other => Self::CandleAdapter(Box::new(other)),
+        }
+    }
+}
+
+#[cfg(feature = "tch")]
+impl From<tch::TchError> for Error {
+    fn from(error: tch::TchError) -> Self {
+        Self::Tch(Box::new(error))
+    }
+}
+
+/// The tch adapter's errors as ours: I/O keeps its path and kind, core rules stay
+/// [`Error::Core`], libtorch's own errors are [`Error::Tch`] (the adapter's `tch:` prefix
+/// said once).
+#[cfg(feature = "tch")]
+impl From<lattice_vq_tch::Error> for Error {
+    fn from(error: lattice_vq_tch::Error) -> Self {
+        match error {
+            lattice_vq_tch::Error::Io { path, source } => Self::Io {
+                path: path.into(),
+                source,
+            },
+            lattice_vq_tch::Error::Core(inner) => Self::Core(inner),
+            lattice_vq_tch::Error::Torch(inner) => inner.into(),
+            other => Self::TchAdapter(Box::new(other)),
         }
     }
 }

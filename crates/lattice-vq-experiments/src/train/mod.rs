@@ -12,6 +12,7 @@ use crate::data::Batch;
 use crate::error::Result;
 
 pub mod adam;
+mod adam_state;
 pub mod candle_backend;
 pub mod checkpoint;
 pub mod checkpoint_eval;
@@ -24,12 +25,14 @@ pub mod evaluate;
 pub mod kinds;
 pub mod loop_state;
 pub mod metrics;
+mod model_spec;
 pub mod optimizer_state;
 pub mod options;
 mod progress_bar;
 pub mod resume_options;
 pub mod run;
 pub mod run_folder;
+mod step_stats;
 pub mod tables;
 #[cfg(feature = "tch")]
 pub mod tch_backend;

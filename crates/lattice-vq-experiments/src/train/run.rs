@@ -60,8 +60,7 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
     crate::heap::retain_freed_memory();
     match options.backend {
         BackendKind::Candle => {
-            // The backend still takes the device's name (src/train/candle_backend.rs).
-            let device = super::candle_backend::device(&options.device.to_string())?;
+            let device = super::candle_backend::device(options.device)?;
             Ok(Box::new(super::candle_backend::CandleBackend::new(
                 &model,
                 &quantizer,
@@ -74,8 +73,7 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
             if let Some(threads) = options.threads {
                 tch::set_num_threads(threads as i32);
             }
-            // The backend still takes the device's name (src/train/tch_backend.rs).
-            let device = super::tch_backend::device(&options.device.to_string())?;
+            let device = super::tch_backend::device(options.device)?;
             Ok(Box::new(super::tch_backend::TchBackend::new(
                 &model,
                 &quantizer,

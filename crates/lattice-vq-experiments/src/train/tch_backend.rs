@@ -1,60 +1,53 @@
 //! [`Backend`] on tch (libtorch), with `lattice_vq_tch::VqVae`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
-use lattice_vq_tch::{Codes, QuantizerOutput, VqVae};
+use lattice_vq_tch::{QuantizerOutput, VqVae};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::adam;
+use super::adam_state::{AdamState, StateTensor};
 use super::counting::{CodeKind, CodeRows};
+use super::model_spec::ModelSpec;
 use super::{Backend, StepStats};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 
-fn fail(e: impl std::fmt::Display) -> Error {
-    Error::Backend {
-        backend: "tch",
-        message: e.to_string(),
-    }
-}
-
-/// An adapter error as ours: I/O keeps its path and kind, libtorch's own errors lose the
-/// adapter's `tch:` prefix (ours says `tch:` once).
-fn adapter_error(e: lattice_vq_tch::Error) -> Error {
-    match e {
-        lattice_vq_tch::Error::Io { path, source } => Error::Io {
-            path: path.into(),
-            source,
-        },
-        lattice_vq_tch::Error::Torch(inner) => fail(inner),
-        other => fail(other),
-    }
-}
-
-/// The tch device for `cpu`, `cuda` or `cuda:N`.
+/// The tch device for `device`.
 ///
 /// # Errors
-/// [`Error::Invalid`] for another name or when libtorch sees no such GPU.
-pub fn device(name: &str) -> Result<Device> {
-    let index = match name {
-        "cpu" => return Ok(Device::Cpu),
-        "cuda" => Some(0),
-        other => other.strip_prefix("cuda:").and_then(|n| n.parse().ok()),
+/// [`Error::Invalid`] when libtorch sees no such GPU.
+pub fn device(device: super::Device) -> Result<Device> {
+    let Some(index) = device.cuda_index() else {
+        return Ok(Device::Cpu);
     };
-    let invalid = |problem: String| Error::Invalid {
-        what: "device".into(),
-        problem,
-    };
-    let index = index.ok_or_else(|| invalid(format!("{name:?}: expected cpu, cuda or cuda:N")))?;
-    if index >= tch::Cuda::device_count() as usize {
-        return Err(invalid(format!(
-            "{name}: libtorch sees {} CUDA device(s) (is libtorch_cuda linked and a GPU present?)",
-            tch::Cuda::device_count()
-        )));
+    let count = tch::Cuda::device_count();
+    if index >= count as usize {
+        return Err(Error::Invalid {
+            what: "device".into(),
+            problem: format!(
+                "{device}: libtorch sees {count} CUDA device(s) (is libtorch_cuda linked and a \
+                 GPU present?)"
+            ),
+        });
     }
     Ok(Device::Cuda(index))
+}
+
+impl StateTensor for Tensor {
+    fn stored_shape(&self) -> Vec<usize> {
+        self.size().iter().map(|&d| d as usize).collect()
+    }
+
+    fn step_count(&self) -> Option<i64> {
+        (self.size() == [1] && self.kind() == Kind::Int64).then(|| self.int64_value(&[0]))
+    }
+
+    fn from_step_count(steps: i64) -> Result<Self> {
+        Ok(Tensor::f_from_slice(&[steps])?)
+    }
 }
 
 /// The paper's VQ-VAE on tch with Adam state.
@@ -63,9 +56,9 @@ pub struct TchBackend {
     vs: nn::VarStore,
     model: VqVae,
     device: Device,
-    has_ema: bool,
-    moments: HashMap<String, (Tensor, Tensor)>,
-    steps: u64,
+    spec: ModelSpec,
+    /// Adam moments by variable name, created at the first step.
+    adam: AdamState<Tensor>,
 }
 
 impl TchBackend {
@@ -81,24 +74,22 @@ impl TchBackend {
     ) -> Result<Self> {
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
-        let model = VqVae::new(&vs.root(), config, quantizer).map_err(fail)?;
+        let model = VqVae::new(&vs.root(), config, quantizer)?;
         Ok(Self {
             vs,
             model,
             device,
-            has_ema: matches!(quantizer, QuantizerConfig::VqEma(_)),
-            moments: HashMap::new(),
-            steps: 0,
+            spec: ModelSpec::new(config, quantizer)?,
+            adam: AdamState::default(),
         })
     }
 
     fn images(&self, batch: &Batch) -> Result<Tensor> {
         let s = batch.shape;
         let dims = [batch.len, s.channels, s.height, s.width].map(|d| d as i64);
-        Tensor::f_from_slice(&batch.images)
+        Ok(Tensor::f_from_slice(&batch.images)
             .and_then(|t| t.f_reshape(dims))
-            .and_then(|t| t.f_to_device(self.device))
-            .map_err(fail)
+            .and_then(|t| t.f_to_device(self.device))?)
     }
 
     fn trainable(&self) -> Vec<(String, Tensor)> {
@@ -114,63 +105,48 @@ impl TchBackend {
 
     fn adam_step(&mut self, lr: f64) -> Result<()> {
         let _guard = tch::no_grad_guard();
-        self.steps += 1;
-        let (step_size, bias2_sqrt) = adam::step_scalars(lr, self.steps);
+        let (step_size, bias2_sqrt) = self.adam.next_step(lr);
         for (name, mut p) in self.trainable() {
             let g = p.grad();
             if !g.defined() {
                 continue;
             }
-            let (mut m, mut v) = match self.moments.remove(&name) {
-                Some(mv) => mv,
-                None => (g.zeros_like(), g.zeros_like()),
-            };
+            let (mut m, mut v) = self.adam.take(&name, || Ok(g.zeros_like()))?;
             m = m * adam::BETA1 + &g * (1.0 - adam::BETA1);
             v = v * adam::BETA2 + (&g * &g) * (1.0 - adam::BETA2);
             let denom = v.sqrt() / bias2_sqrt + adam::EPS;
             let update = (&m / denom) * step_size;
-            let _ = p.f_sub_(&update).map_err(fail)?;
+            let _ = p.f_sub_(&update)?;
             p.zero_grad();
-            self.moments.insert(name, (m, v));
+            self.adam.put(name, m, v);
         }
         Ok(())
     }
 
-    fn codes(out: &QuantizerOutput, kind: CodeKind) -> Result<CodeRows> {
-        Ok(match kind {
-            CodeKind::None => CodeRows::default(),
-            CodeKind::Codes => {
-                let dim = match &out.codes {
-                    Codes::Lattice(v) => v.size().last().copied().unwrap_or(1) as usize,
-                    Codes::Indices(_) => 1,
-                };
-                let flat = out
-                    .codes
-                    .tensor()
-                    .f_to_kind(Kind::Int)
-                    .and_then(|c| c.f_flatten(0, -1))
-                    .and_then(|c| c.f_to_device(Device::Cpu))
-                    .map_err(fail)?;
-                CodeRows {
-                    data: Vec::<i32>::try_from(&flat).map_err(fail)?,
-                    dim,
-                }
-            }
-            CodeKind::Vectors => {
-                // The quantizer's own points `e` (before the straight-through `z + (e - z)`,
-                // whose float rounding would make every latent a new vector): `b * v` from
-                // the integer codes for a lattice, the codeword for VQ, as the quantizer saw
-                // its weight (before an optimizer step or an EMA update), in NHWC row order.
-                let points = &out.points;
-                let dim = points.size()[1];
-                let vectors = points
-                    .f_permute([0, 2, 3, 1])
-                    .and_then(|e| e.f_flatten(0, -1))
-                    .and_then(|e| e.f_to_device(Device::Cpu))
-                    .map_err(fail)?;
-                CodeRows::from_vectors(&Vec::<f32>::try_from(&vectors).map_err(fail)?, dim as usize)
-            }
-        })
+    /// The batch's code rows as `kind` says, from the quantizer's output.
+    fn codes(&self, out: &QuantizerOutput, kind: CodeKind) -> Result<CodeRows> {
+        let codes = || {
+            let flat = out
+                .codes
+                .tensor()
+                .f_to_kind(Kind::Int)
+                .and_then(|c| c.f_flatten(0, -1))
+                .and_then(|c| c.f_to_device(Device::Cpu))?;
+            Ok(Vec::<i32>::try_from(&flat)?)
+        };
+        // The quantizer's own points `e` (before the straight-through `z + (e - z)`, whose
+        // float rounding would make every latent a new vector): `b * v` from the integer
+        // codes for a lattice, the codeword for VQ, as the quantizer saw its weight (before
+        // an optimizer step or an EMA update), in NHWC row order.
+        let vectors = || {
+            let flat = out
+                .points
+                .f_permute([0, 2, 3, 1])
+                .and_then(|e| e.f_flatten(0, -1))
+                .and_then(|e| e.f_to_device(Device::Cpu))?;
+            Ok(Vec::<f32>::try_from(&flat)?)
+        };
+        self.spec.code_rows(kind, codes, vectors)
     }
 }
 
@@ -186,40 +162,29 @@ impl Backend for TchBackend {
         kind: CodeKind,
     ) -> Result<(StepStats, CodeRows)> {
         let images = self.images(batch)?;
-        let out = self.model.forward_t(&images, true).map_err(fail)?;
-        let reconstruction = out.reconstruction_error(&images).map_err(fail)?;
+        let out = self.model.forward_t(&images, true)?;
+        let reconstruction = out.reconstruction_error(&images)?;
         let loss = &reconstruction + &out.quantizer.loss;
-        loss.f_backward().map_err(fail)?;
+        loss.f_backward()?;
         let p = &out.quantizer.parts;
         let values = Tensor::f_stack(
             &[&loss, &reconstruction, &p.embedding, &p.commitment, &p.size].map(Tensor::detach),
             0,
         )
         .and_then(|t| t.f_to_kind(Kind::Double))
-        .and_then(|t| t.f_to_device(Device::Cpu))
-        .map_err(fail)?;
-        let values = Vec::<f64>::try_from(&values).map_err(fail)?;
+        .and_then(|t| t.f_to_device(Device::Cpu))?;
+        let values = Vec::<f64>::try_from(&values)?;
         self.adam_step(lr)?;
-        let stats = StepStats {
-            loss: values[0],
-            reconstruction: values[1],
-            embedding: values[2],
-            commitment: values[3],
-            size: values[4],
-        };
-        Ok((stats, Self::codes(&out.quantizer, kind)?))
+        let stats = StepStats::from_terms(std::array::from_fn(|i| values[i]));
+        Ok((stats, self.codes(&out.quantizer, kind)?))
     }
 
     fn quantize(&mut self, batch: &Batch, train: bool, kind: CodeKind) -> Result<CodeRows> {
         let _guard = tch::no_grad_guard();
         let images = self.images(batch)?;
-        let latents = self.model.encode(&images).map_err(fail)?;
-        let out = self
-            .model
-            .quantizer()
-            .quantize(&latents, train)
-            .map_err(fail)?;
-        Self::codes(&out, kind)
+        let latents = self.model.encode(&images)?;
+        let out = self.model.quantizer().quantize(&latents, train)?;
+        self.codes(&out, kind)
     }
 
     fn evaluate(
@@ -229,42 +194,37 @@ impl Backend for TchBackend {
     ) -> Result<(f64, CodeRows, Option<Vec<f32>>)> {
         let _guard = tch::no_grad_guard();
         let images = self.images(batch)?;
-        let out = self.model.forward_t(&images, false).map_err(fail)?;
+        let out = self.model.forward_t(&images, false)?;
         let sse = (&out.reconstruction - &images)
             .f_square()
-            .and_then(|d| d.f_sum(Kind::Double))
-            .map_err(fail)?
+            .and_then(|d| d.f_sum(Kind::Double))?
             .double_value(&[]);
         let reconstruction = if keep_reconstruction {
             let flat = out
                 .reconstruction
                 .f_flatten(0, -1)
-                .and_then(|r| r.f_to_device(Device::Cpu))
-                .map_err(fail)?;
-            Some(Vec::<f32>::try_from(&flat).map_err(fail)?)
+                .and_then(|r| r.f_to_device(Device::Cpu))?;
+            Some(Vec::<f32>::try_from(&flat)?)
         } else {
             None
         };
         Ok((
             sse,
-            Self::codes(&out.quantizer, CodeKind::Codes)?,
+            self.codes(&out.quantizer, CodeKind::Codes)?,
             reconstruction,
         ))
     }
 
     fn save(&self, model: &Path, optimizer: Option<&Path>) -> Result<()> {
-        lattice_vq_tch::save_checkpoint(&self.vs, model).map_err(adapter_error)?;
+        lattice_vq_tch::save_checkpoint(&self.vs, model)?;
         if let Some(path) = optimizer {
-            let mut tensors: Vec<(String, Tensor)> = Vec::new();
-            for (name, (m, v)) in &self.moments {
-                tensors.push((format!("m.{name}"), m.to_device(Device::Cpu)));
-                tensors.push((format!("v.{name}"), v.to_device(Device::Cpu)));
-            }
-            tensors.push(("steps".into(), Tensor::from_slice(&[self.steps as i64])));
+            let tensors = self
+                .adam
+                .file_tensors(|t| Ok(t.f_to_device(Device::Cpu)?))?;
             super::checkpoint::atomic_write(path, |tmp| {
-                Tensor::write_safetensors(&tensors, tmp).map_err(|e| Error::Backend {
-                    backend: "tch",
-                    message: format!("{}: {e}", path.display()),
+                Tensor::write_safetensors(&tensors, tmp).map_err(|e| Error::TchSafetensors {
+                    path: path.to_path_buf(),
+                    source: Box::new(e),
                 })
             })?;
         }
@@ -272,50 +232,24 @@ impl Backend for TchBackend {
     }
 
     fn load(&mut self, model: &Path, optimizer: Option<&Path>) -> Result<()> {
-        lattice_vq_tch::load_checkpoint(&mut self.vs, model).map_err(adapter_error)?;
+        lattice_vq_tch::load_checkpoint(&mut self.vs, model)?;
         if let Some(path) = optimizer {
             let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-                .map_err(|e| Error::Format {
+                .map_err(|e| Error::TchSafetensors {
                     path: path.to_path_buf(),
-                    problem: e.to_string(),
+                    source: Box::new(e),
                 })?
                 .into_iter()
                 .collect();
-            let dims = |t: &Tensor| t.size().iter().map(|&d| d as usize).collect::<Vec<_>>();
-            let stored: BTreeMap<String, Vec<usize>> = tensors
-                .iter()
-                .map(|(name, t)| (name.clone(), dims(t)))
-                .collect();
-            let steps = tensors
-                .get("steps")
-                .filter(|t| t.size() == [1] && t.kind() == Kind::Int64)
-                .map(|t| t.int64_value(&[0]));
-            let trained: BTreeMap<String, Vec<usize>> = self
-                .trainable()
-                .into_iter()
-                .filter(|(name, _)| super::optimizer_state::trained_by_adam(name, self.has_ema))
-                .map(|(name, p)| (name, dims(&p)))
-                .collect();
-            let steps = super::optimizer_state::check(path, &stored, steps, &trained)?;
-            let mut moments = HashMap::new();
-            for name in trained.keys() {
-                if let (Some(m), Some(v)) = (
-                    tensors.get(&format!("m.{name}")),
-                    tensors.get(&format!("v.{name}")),
-                ) {
-                    moments.insert(
-                        name.clone(),
-                        (m.to_device(self.device), v.to_device(self.device)),
-                    );
-                }
-            }
-            self.moments = moments;
-            self.steps = steps;
+            let device = self.device;
+            self.adam = AdamState::restore(path, tensors, &self.spec.trained, |t| {
+                Ok(t.f_to_device(device)?)
+            })?;
         }
         Ok(())
     }
 
     fn has_ema_state(&self) -> bool {
-        self.has_ema
+        self.spec.has_ema
     }
 }
