@@ -20,7 +20,8 @@
 //! | "No. embeddings / dataset" | [`UniqueCodes`] (exact), [`HyperLogLog`] (sketch), [`perplexity`], [`DimensionHistograms`] |
 //!
 //! For the adapters, framework-free rules they share: [`layout`] (the latent layouts and the
-//! shapes of codes) and [`checkpoint`] (the strict `(name, shape)` check of a checkpoint).
+//! shapes of codes), [`checkpoint`] (the strict `(name, shape)` check of a checkpoint) and
+//! [`output`] (their layers' output, codes and loss parts, generic over the tensor type).
 //!
 //! What it does not do: autograd, devices, layers, training loops. The `tch` and `candle`
 //! adapters (crates `lattice-vq-tch`, `lattice-vq-candle`) hold the basis as a framework
@@ -67,6 +68,7 @@ pub mod layout;
 pub mod loss;
 pub mod model;
 pub mod network;
+pub mod output;
 mod shape;
 pub mod sketch;
 pub mod usage;

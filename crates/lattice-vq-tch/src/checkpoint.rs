@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use lattice_vq_core::checkpoint::{CheckpointMismatch, check_checkpoint};
 use tch::{Tensor, nn};
 
 use crate::error::{Error, Result};
@@ -10,9 +11,9 @@ use crate::error::{Error, Result};
 /// Load every variable of `vs` from a safetensors file, strictly.
 ///
 /// Unlike `VarStore::load`, which copies with broadcasting (a `(1,)` tensor would silently
-/// fill a `(64,)` basis), every variable must be present with exactly its shape, and the
-/// file may hold no other tensors. Values are converted to each variable's kind and device.
-/// Nothing is changed unless the whole file matches.
+/// fill a `(64,)` basis), the file must pass `lattice_vq_core::checkpoint::check_checkpoint`
+/// (every variable present with exactly its shape, no other tensors). Values are converted
+/// to each variable's kind and device. Nothing is changed unless the whole file matches.
 ///
 /// # Errors
 /// [`Error::Io`] for a missing or unreadable file, [`Error::Checkpoint`] for a truncated or
@@ -41,41 +42,24 @@ pub fn load_checkpoint(vs: &mut nn::VarStore, path: impl AsRef<Path>) -> Result<
             source,
         });
     }
-    let mut stored: HashMap<String, Tensor> = Tensor::read_safetensors(path)
+    let stored: HashMap<String, Tensor> = Tensor::read_safetensors(path)
         .map_err(|e| checkpoint_error(&display, e))?
         .into_iter()
         .collect();
     let variables = vs.variables();
+    let dims = |t: &Tensor| t.size().iter().map(|&s| s as usize).collect::<Vec<_>>();
+    let model: Vec<_> = variables.iter().map(|(n, v)| (n, dims(v))).collect();
+    let file: Vec<_> = stored.iter().map(|(n, t)| (n, dims(t))).collect();
+    check_checkpoint(&model, &file).map_err(|mismatch| mismatch_error(display, mismatch))?;
     let mut updates = Vec::with_capacity(variables.len());
-    for (name, variable) in sorted(&variables) {
-        let Some(source) = stored.remove(name) else {
-            return Err(Error::MissingTensor {
-                path: display,
-                name: name.clone(),
-            });
-        };
-        if source.size() != variable.size() {
-            return Err(Error::TensorShape {
-                path: display,
-                name: name.clone(),
-                expected: variable.size(),
-                found: source.size(),
-            });
-        }
+    for (name, variable) in &variables {
+        let source = &stored[name];
         updates.push((
             variable,
             source
                 .f_to_kind(variable.kind())?
                 .f_to_device(variable.device())?,
         ));
-    }
-    if !stored.is_empty() {
-        let mut names: Vec<_> = stored.into_keys().collect();
-        names.sort();
-        return Err(Error::UnexpectedTensors {
-            path: display,
-            names: names.join(", "),
-        });
     }
     tch::no_grad(|| {
         for (variable, source) in updates {
@@ -121,6 +105,28 @@ fn checkpoint_error(path: &str, error: tch::TchError) -> Error {
     Error::Checkpoint {
         path: path.to_string(),
         message,
+    }
+}
+
+/// The core's checkpoint mismatch as this crate's error naming the file.
+fn mismatch_error(path: String, mismatch: CheckpointMismatch) -> Error {
+    let shape = |s: Vec<usize>| s.into_iter().map(|d| d as i64).collect();
+    match mismatch {
+        CheckpointMismatch::Missing { name } => Error::MissingTensor { path, name },
+        CheckpointMismatch::Shape {
+            name,
+            expected,
+            found,
+        } => Error::TensorShape {
+            path,
+            name,
+            expected: shape(expected),
+            found: shape(found),
+        },
+        CheckpointMismatch::Unexpected { names } => Error::UnexpectedTensors {
+            path,
+            names: names.join(", "),
+        },
     }
 }
 

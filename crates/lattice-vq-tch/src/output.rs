@@ -1,112 +1,43 @@
 //! The output every quantizer returns, and the reshaping between latents and rows.
 
-use tch::{Kind, Tensor};
+use lattice_vq_core::layout::{self, LatentLayout};
+use lattice_vq_core::output;
+use tch::{Kind, Reduction, Tensor};
 
 use crate::error::{Error, Result};
 
-/// What [`Quantizer::quantize`](crate::Quantizer::quantize) returns: a named struct, the same
-/// for LL-VQ, VQ and VQ-EMA.
-///
-/// # Shapes
-/// | latents | `quantized`, `points` | lattice codes (`Int`) | indices (`Int64`) |
-/// |---|---|---|---|
-/// | `(N, D)` rows | `(N, D)` | `(N, D)` | `(N,)` |
-/// | `(B, T, D)` sequences | `(B, T, D)` | `(B, T, D)` | `(B, T)` |
-/// | `(N, D, H, W)` images | `(N, D, H, W)` | `(N, H, W, D)` | `(N, H, W)` |
-///
-/// `loss` and the parts are scalars.
-#[derive(Debug)]
-pub struct QuantizerOutput {
-    /// Straight-through output `z + sg(e - z)`: the value of `e`, the gradient of `z`.
-    pub quantized: Tensor,
-    /// The points `e` themselves (lattice points `B v` or codewords), detached, in the shape
-    /// of `quantized`: what [`Quantizer::decode`](crate::Quantizer::decode) gives for `codes`.
-    pub points: Tensor,
-    /// The codes: lattice coordinates (LL-VQ) or codeword indices (VQ, VQ-EMA).
-    pub codes: Codes,
-    /// Total quantizer loss, `embedding + commitment_cost * commitment + sparsity_cost * size`
-    /// (the terms a quantizer does not have are zero).
-    pub loss: Tensor,
-    /// The unweighted parts of `loss`.
-    pub parts: LossParts,
+/// What [`Quantizer::quantize`](crate::Quantizer::quantize) returns
+/// (`lattice_vq_core::output::QuantizerOutput`): lattice codes are `Int`, indices `Int64`.
+pub type QuantizerOutput = output::QuantizerOutput<Tensor>;
+
+/// A quantizer's codes (`lattice_vq_core::output::Codes`), the kind said by the variant.
+pub type Codes = output::Codes<Tensor>;
+
+/// The unweighted terms of the quantizer loss (`lattice_vq_core::output::LossParts`).
+pub type LossParts = output::LossParts<Tensor>;
+
+/// A tensor's shape as the core's layout rules take it (libtorch sizes are never negative).
+fn dims(t: &Tensor) -> Vec<usize> {
+    t.size().iter().map(|&s| s as usize).collect()
 }
 
-/// A quantizer's codes: what they are is said by the type, not by the rank.
-#[derive(Debug)]
-pub enum Codes {
-    /// Integer lattice coordinates `v` with `e = B v`, `Int` (I32), shape `(..., D)`.
-    Lattice(Tensor),
-    /// Codeword indices into a `K x D` codebook, `Int64`, shape `(...)`.
-    Indices(Tensor),
+/// A shape as libtorch takes it.
+fn sizes(shape: &[usize]) -> Vec<i64> {
+    shape.iter().map(|&s| s as i64).collect()
 }
 
-impl Codes {
-    /// The codes' tensor, either variant.
-    pub fn tensor(&self) -> &Tensor {
-        match self {
-            Codes::Lattice(t) | Codes::Indices(t) => t,
-        }
-    }
-
-    /// The lattice coordinates, `Some` for [`Codes::Lattice`].
-    pub fn lattice(&self) -> Option<&Tensor> {
-        match self {
-            Codes::Lattice(t) => Some(t),
-            Codes::Indices(_) => None,
-        }
-    }
-
-    /// The codeword indices, `Some` for [`Codes::Indices`].
-    pub fn indices(&self) -> Option<&Tensor> {
-        match self {
-            Codes::Indices(t) => Some(t),
-            Codes::Lattice(_) => None,
-        }
-    }
-}
-
-/// The unweighted terms of the quantizer loss (paper Eq. 7-8; see `lattice_vq_core::loss`).
-#[derive(Debug)]
-pub struct LossParts {
-    /// `mean((e - sg(z))^2)`: trains the basis or codebook (zero for VQ-EMA, whose codebook
-    /// follows moving averages instead).
-    pub embedding: Tensor,
-    /// `mean((sg(e) - z)^2)`: trains the encoder.
-    pub commitment: Tensor,
-    /// `-||b||_1` for LL-VQ, zero otherwise.
-    pub size: Tensor,
-}
-
-/// The memory layout latents came in, to give outputs back in the same one.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Layout {
-    /// `(N, D, H, W)`.
-    Nchw { n: i64, h: i64, w: i64 },
-    /// `(B, T, D)`.
-    Sequence { b: i64, t: i64 },
-    /// `(N, D)`.
-    Rows,
-}
-
-/// The rule on latents' shapes, for errors.
-fn latent_shapes(dim: usize) -> String {
-    format!("must be (N, {dim}) rows, (B, T, {dim}) sequences or (N, {dim}, H, W) images")
-}
-
-/// Latents flattened to contiguous `(rows, D)`, NHWC order for images (as the official code
-/// flattens them, so row indices in errors count positions in NHWC order), row-major for
-/// sequences.
+/// Latents flattened to contiguous `(rows, D)` in their [`LatentLayout`]'s row order (NHWC
+/// for images, so row indices in errors count positions in that order).
 ///
 /// # Errors
 /// A kind other than `Float` or `Double`, a float kind other than the layer's `kind`, a shape
 /// outside the three layouts, or no rows.
-pub(crate) fn to_rows(latents: &Tensor, dim: usize, kind: Kind) -> Result<(Tensor, Layout)> {
-    let size = latents.size();
+pub(crate) fn to_rows(latents: &Tensor, dim: usize, kind: Kind) -> Result<(Tensor, LatentLayout)> {
     let found = latents.kind();
     if !matches!(found, Kind::Float | Kind::Double) {
         return Err(Error::InputShape {
             what: "latents",
-            found: size,
+            found: latents.size(),
             requirement: format!("must be Float or Double, not {found:?}"),
         });
     }
@@ -117,156 +48,165 @@ pub(crate) fn to_rows(latents: &Tensor, dim: usize, kind: Kind) -> Result<(Tenso
             expected: kind,
         });
     }
-    let d = dim as i64;
-    let (rows, layout) = match *size.as_slice() {
-        [n, c, h, w] if c == d => {
-            let rows = latents
-                .f_permute([0, 2, 3, 1])?
-                .f_contiguous()?
-                .f_view([n * h * w, d])?;
-            (rows, Layout::Nchw { n, h, w })
-        }
-        [b, t, c] if c == d => (
-            latents.f_contiguous()?.f_view([b * t, d])?,
-            Layout::Sequence { b, t },
-        ),
-        [_, c] if c == d => (latents.f_contiguous()?, Layout::Rows),
-        _ => {
-            return Err(Error::InputShape {
-                what: "latents",
-                found: size,
-                requirement: latent_shapes(dim),
-            });
-        }
+    let Some(layout) = LatentLayout::of_latents(&dims(latents), dim) else {
+        return Err(Error::InputShape {
+            what: "latents",
+            found: latents.size(),
+            requirement: layout::latents_requirement(dim),
+        });
     };
-    if rows.size()[0] == 0 {
+    let rows = match layout {
+        LatentLayout::Rows { .. } => latents.f_contiguous()?,
+        LatentLayout::Image { .. } => latents
+            .f_permute(sizes(&LatentLayout::IMAGE_TO_ROWS))?
+            .f_contiguous()?
+            .f_view([layout.rows() as i64, dim as i64])?,
+        LatentLayout::Sequence { .. } => latents
+            .f_contiguous()?
+            .f_view([layout.rows() as i64, dim as i64])?,
+    };
+    if layout.rows() == 0 {
         return Err(lattice_vq_core::Error::EmptyInput { what: "latents" }.into());
     }
     Ok((rows, layout))
 }
 
-/// Lattice codes (`Int`, `(N, D)`, `(B, T, D)` or `(N, H, W, D)`) as `(rows, D)`, with the
-/// layout they stand for.
+/// An [`Error::InputShape`] for `codes`.
+fn bad_codes(codes: &Tensor, requirement: String) -> Error {
+    Error::InputShape {
+        what: "codes",
+        found: codes.size(),
+        requirement,
+    }
+}
+
+/// Codes of the variant and kind a layer decodes, or the error saying so.
+fn codes_of(codes: &Codes, lattice: bool) -> Result<&Tensor> {
+    let (tensor, kind, rule) = match (codes, lattice) {
+        (Codes::Lattice(t), true) => (t, Kind::Int, "lattice codes must be Int (I32)"),
+        (Codes::Indices(t), false) => (t, Kind::Int64, "indices must be Int64 (I64)"),
+        (other, _) => {
+            let requirement = if lattice {
+                "must be Codes::Lattice: a lattice quantizer decodes lattice coordinates, not \
+                 codeword indices"
+            } else {
+                "must be Codes::Indices: a codebook quantizer decodes codeword indices, not \
+                 lattice coordinates"
+            };
+            return Err(bad_codes(other.tensor(), requirement.into()));
+        }
+    };
+    if tensor.kind() != kind {
+        return Err(bad_codes(
+            tensor,
+            format!("{rule}, not {:?}", tensor.kind()),
+        ));
+    }
+    Ok(tensor)
+}
+
+/// Lattice codes (`Int`, in a layout's lattice-code shape) as `(rows, D)`, with the layout
+/// they stand for.
 ///
 /// # Errors
 /// Indices, a kind other than `Int`, or a shape outside the three layouts.
-pub(crate) fn lattice_code_rows(codes: &Codes, dim: usize) -> Result<(Tensor, Layout)> {
-    let Codes::Lattice(codes) = codes else {
-        return Err(Error::InputShape {
-            what: "codes",
-            found: codes.tensor().size(),
-            requirement: "must be Codes::Lattice: a lattice quantizer decodes lattice \
-                          coordinates, not codeword indices"
-                .into(),
-        });
-    };
-    let size = codes.size();
-    check_code_kind(codes, Kind::Int, "lattice codes must be Int (I32)")?;
-    let d = dim as i64;
-    let layout = match *size.as_slice() {
-        [_, c] if c == d => Layout::Rows,
-        [b, t, c] if c == d => Layout::Sequence { b, t },
-        [n, h, w, c] if c == d => Layout::Nchw { n, h, w },
-        _ => {
-            return Err(Error::InputShape {
-                what: "codes",
-                found: size,
-                requirement: format!(
-                    "lattice codes must be (N, {dim}), (B, T, {dim}) or (N, H, W, {dim})"
-                ),
-            });
-        }
-    };
-    let rows = size[..size.len() - 1].iter().product::<i64>();
-    Ok((codes.f_reshape([rows, d])?, layout))
+pub(crate) fn lattice_code_rows(codes: &Codes, dim: usize) -> Result<(Tensor, LatentLayout)> {
+    let codes = codes_of(codes, true)?;
+    let layout = LatentLayout::of_lattice_codes(&dims(codes), dim)
+        .ok_or_else(|| bad_codes(codes, layout::lattice_codes_requirement(dim)))?;
+    Ok((codes.f_reshape([layout.rows() as i64, dim as i64])?, layout))
 }
 
-/// Codeword indices (`Int64`, `(N,)`, `(B, T)` or `(N, H, W)`, each in `0..codebook_size`)
-/// as `(rows,)`, with the layout they stand for.
+/// Codeword indices (`Int64`, in a layout's index shape, each in `0..codebook_size`) as
+/// `(rows,)`, with the layout they stand for.
 ///
 /// # Errors
 /// Lattice codes, a kind other than `Int64`, a shape outside the three layouts, or an index
 /// outside the codebook.
-pub(crate) fn index_rows(codes: &Codes, codebook_size: usize) -> Result<(Tensor, Layout)> {
-    let Codes::Indices(codes) = codes else {
-        return Err(Error::InputShape {
-            what: "codes",
-            found: codes.tensor().size(),
-            requirement: "must be Codes::Indices: a codebook quantizer decodes codeword \
-                          indices, not lattice coordinates"
-                .into(),
-        });
-    };
-    let size = codes.size();
-    check_code_kind(codes, Kind::Int64, "indices must be Int64 (I64)")?;
-    let layout = match *size.as_slice() {
-        [_] => Layout::Rows,
-        [b, t] => Layout::Sequence { b, t },
-        [n, h, w] => Layout::Nchw { n, h, w },
-        _ => {
-            return Err(Error::InputShape {
-                what: "codes",
-                found: size,
-                requirement: "indices must be (N,), (B, T) or (N, H, W)".into(),
-            });
-        }
-    };
+pub(crate) fn index_rows(codes: &Codes, codebook_size: usize) -> Result<(Tensor, LatentLayout)> {
+    let codes = codes_of(codes, false)?;
+    let layout = LatentLayout::of_indices(&dims(codes))
+        .ok_or_else(|| bad_codes(codes, layout::INDICES_REQUIREMENT.into()))?;
     let flat = codes.f_reshape([-1])?;
     if flat.numel() > 0 {
         let extremes = Tensor::f_stack(&[flat.f_min()?, flat.f_max()?], 0)?;
         let extremes = Vec::<i64>::try_from(&extremes)?;
         if extremes[0] < 0 || extremes[1] >= codebook_size as i64 {
-            return Err(Error::InputShape {
-                what: "codes",
-                found: size,
-                requirement: format!(
-                    "indices must lie in 0..{codebook_size} (found {} to {})",
-                    extremes[0], extremes[1]
-                ),
-            });
+            let (low, high) = (extremes[0], extremes[1]);
+            return Err(bad_codes(
+                codes,
+                format!("indices must lie in 0..{codebook_size} (found {low} to {high})"),
+            ));
         }
     }
     Ok((flat, layout))
 }
 
-fn check_code_kind(codes: &Tensor, kind: Kind, rule: &str) -> Result<()> {
-    if codes.kind() == kind {
-        Ok(())
-    } else {
-        Err(Error::InputShape {
-            what: "codes",
-            found: codes.size(),
-            requirement: format!("{rule}, not {:?}", codes.kind()),
-        })
-    }
+/// Rows `(rows, D)` back to the layout's latent shape (contiguous NCHW for images, as the
+/// official code returns it: the decoder's convolutions then see the same memory format).
+pub(crate) fn restore(layout: LatentLayout, rows: &Tensor, dim: usize) -> Result<Tensor> {
+    Ok(match layout {
+        LatentLayout::Rows { .. } => rows.shallow_clone(),
+        LatentLayout::Image { .. } => rows
+            .f_view(sizes(&layout.row_order_shape(dim)).as_slice())?
+            .f_permute(sizes(&LatentLayout::ROWS_TO_IMAGE))?
+            .f_contiguous()?,
+        LatentLayout::Sequence { .. } => {
+            rows.f_view(sizes(&layout.latent_shape(dim)).as_slice())?
+        }
+    })
 }
 
-impl Layout {
-    /// Rows `(rows, D)` back to the input's layout (contiguous NCHW for images, as the
-    /// official code returns it: the decoder's convolutions then see the same memory format).
-    pub(crate) fn restore(self, rows: &Tensor, dim: usize) -> Result<Tensor> {
-        let d = dim as i64;
-        Ok(match self {
-            Layout::Nchw { n, h, w } => rows
-                .f_view([n, h, w, d])?
-                .f_permute([0, 3, 1, 2])?
-                .f_contiguous()?,
-            Layout::Sequence { b, t } => rows.f_view([b, t, d])?,
-            Layout::Rows => rows.shallow_clone(),
-        })
+/// Per-row codes `(rows, D)` or indices `(rows,)` in the layout's code shape.
+fn restore_codes(layout: LatentLayout, codes: &Tensor) -> Result<Tensor> {
+    if let LatentLayout::Rows { .. } = layout {
+        return Ok(codes.shallow_clone());
     }
+    let mut shape = sizes(&layout.index_shape());
+    shape.extend(codes.size().iter().skip(1));
+    Ok(codes.f_view(shape.as_slice())?)
+}
 
-    /// Per-row codes `(rows, D)` or indices `(rows,)` in the input's leading shape.
-    pub(crate) fn codes(self, codes: &Tensor) -> Result<Tensor> {
-        let leading = match self {
-            Layout::Nchw { n, h, w } => vec![n, h, w],
-            Layout::Sequence { b, t } => vec![b, t],
-            Layout::Rows => return Ok(codes.shallow_clone()),
-        };
-        let mut shape = leading;
-        shape.extend(codes.size().iter().skip(1));
-        Ok(codes.f_view(shape.as_slice())?)
-    }
+/// The output of a layer that computed on `(rows, D)` rows: `quantized`, `points` and
+/// `codes` (per row) are given back in `layout`'s shapes.
+pub(crate) fn output_from_rows(
+    layout: LatentLayout,
+    dim: usize,
+    (quantized, points): (&Tensor, &Tensor),
+    codes: Codes,
+    loss: Tensor,
+    parts: LossParts,
+) -> Result<QuantizerOutput> {
+    Ok(QuantizerOutput {
+        quantized: restore(layout, quantized, dim)?,
+        points: restore(layout, points, dim)?,
+        codes: codes.try_map(|codes| restore_codes(layout, &codes))?,
+        loss,
+        parts,
+    })
+}
+
+/// The embedding and commitment losses of points `e` for rows `z`, `mean((e - sg z)^2)` and
+/// `mean((sg e - z)^2)` (`lattice_vq_core::loss`, `lattice_vq_core::vq_loss`).
+pub(crate) fn vq_losses(points: &Tensor, rows: &Tensor) -> Result<(Tensor, Tensor)> {
+    let embedding = points.f_mse_loss(&rows.f_detach()?, Reduction::Mean)?;
+    let commitment = points.f_detach()?.f_mse_loss(rows, Reduction::Mean)?;
+    Ok((embedding, commitment))
+}
+
+/// The straight-through output `z + sg(e - z)`: the value of `e`, the gradient of `z`.
+pub(crate) fn straight_through(rows: &Tensor, points: &Tensor) -> Result<Tensor> {
+    Ok(rows.f_add(&points.f_sub(rows)?.f_detach()?)?)
+}
+
+/// A tensor's values on the host, converted to `T`, row-major.
+pub(crate) fn host<T: tch::kind::Element + Copy>(t: &Tensor) -> Result<Vec<T>> {
+    Ok(Vec::<T>::try_from(
+        t.f_detach()?
+            .f_to_device(tch::Device::Cpu)?
+            .f_to_kind(T::KIND)?
+            .f_flatten(0, -1)?,
+    )?)
 }
 
 /// A zero scalar of `like`'s kind and device, for loss terms a quantizer does not have.

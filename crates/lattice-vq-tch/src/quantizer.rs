@@ -39,10 +39,29 @@ pub trait Quantizer: std::fmt::Debug + Send {
     fn decode(&self, codes: &Codes) -> Result<Tensor>;
 }
 
-/// `nn::ModuleT::forward_t` of a quantizer: `quantized`, or a panic with the error's message.
-pub(crate) fn quantized_or_panic(quantizer: &dyn Quantizer, xs: &Tensor, train: bool) -> Tensor {
-    match quantizer.quantize(xs, train) {
-        Ok(out) => out.quantized,
-        Err(error) => panic!("{error}"),
-    }
+/// A layer's `nn::ModuleT` (`quantized`, or a panic with the error's message, as tch's own
+/// layers do) and its free constructor `$function(path, config)`, like tch's `nn::linear`.
+macro_rules! module_and_constructor {
+    ($layer:ident, $function:ident, $config:ty) => {
+        /// Panics with the error's message on bad input; [`Quantizer::quantize`] is the
+        /// fallible call.
+        impl tch::nn::ModuleT for $layer {
+            fn forward_t(&self, xs: &tch::Tensor, train: bool) -> tch::Tensor {
+                match $crate::Quantizer::quantize(self, xs, train) {
+                    Ok(out) => out.quantized,
+                    Err(error) => panic!("{error}"),
+                }
+            }
+        }
+
+        #[doc = concat!("[`", stringify!($layer), "::new`]: the layer under `path`.")]
+        ///
+        /// # Errors
+        #[doc = concat!("As [`", stringify!($layer), "::new`].")]
+        pub fn $function(path: &tch::nn::Path, config: &$config) -> $crate::Result<$layer> {
+            $layer::new(path, config)
+        }
+    };
 }
+
+pub(crate) use module_and_constructor;

@@ -2,26 +2,22 @@
 
 use lattice_vq_core::VectorQuantizerConfig;
 use lattice_vq_core::vq::FastSearchBound;
-use tch::{Kind, Reduction, Tensor, nn};
+use tch::{Kind, Tensor, nn};
 
 use crate::error::Result;
 use crate::output::{
-    Codes, LossParts, QuantizerOutput, first_true, index_rows, to_rows, zero_like_scalar,
+    Codes, LossParts, QuantizerOutput, first_true, host, index_rows, output_from_rows, restore,
+    straight_through, to_rows, vq_losses, zero_like_scalar,
 };
-use crate::quantizer::{Quantizer, quantized_or_panic};
+use crate::quantizer::{Quantizer, module_and_constructor};
 
 /// Vector quantizer of the VQ-VAE (paper Eq. 1-2), as the official code computes it.
 ///
 /// The codebook is `embedding.weight`, `(K, D)`, initialised `U(-1/K, 1/K)`. Nearest
-/// codewords as `lattice_vq_core::vq::nearest_codewords` defines them (computed as
-/// `|z|^2 + |e|^2 - 2 z.e` where that provably agrees); exact ties go to the lowest index.
-/// NaN or infinite codewords and latents are errors.
-/// Loss `mean((e - sg z)^2) + commitment_cost * mean((sg e - z)^2)`; straight-through
-/// output. Codes are the codeword indices (`Int64`, [`Codes::Indices`]); `points` and
-/// [`Quantizer::decode`] are the codewords they pick.
-///
-/// `nn::ModuleT::forward_t` returns `quantized` and panics on bad input, as tch's own layers
-/// do; [`Quantizer::quantize`] is the fallible call.
+/// codewords as `lattice_vq_core::vq::nearest_codewords` defines them; NaN or infinite
+/// codewords and latents are errors. Losses as `lattice_vq_core::vq_loss` specifies them;
+/// straight-through output. Codes are the codeword indices (`Int64`, [`Codes::Indices`]);
+/// `points` and [`Quantizer::decode`] are the codewords they pick.
 ///
 /// # Example
 /// ```no_run
@@ -120,7 +116,7 @@ pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tens
     )?;
     let checks = Vec::<bool>::try_from(&checks)?;
     if !checks[0] {
-        lattice_vq_core::vq::check_codebook_in_slice(&host_values::<f64>(codebook)?, dim as usize)?;
+        lattice_vq_core::vq::check_codebook_in_slice(&host::<f64>(codebook)?, dim as usize)?;
     }
     if !checks[1] {
         let (row, col) = first_true(&finite_rows.f_logical_not()?, dim)?.unwrap_or((0, 0));
@@ -188,13 +184,13 @@ fn decide_on_host(
     let dim = rows.size()[1] as usize;
     let answers = match rows.kind() {
         Kind::Double => lattice_vq_core::vq::nearest_codewords_in_slices(
-            &host_values::<f64>(codebook)?,
-            &host_values::<f64>(&subset)?,
+            &host::<f64>(codebook)?,
+            &host::<f64>(&subset)?,
             dim,
         )?,
         _ => lattice_vq_core::vq::nearest_codewords_in_slices(
-            &host_values::<f32>(codebook)?,
-            &host_values::<f32>(&subset)?,
+            &host::<f32>(codebook)?,
+            &host::<f32>(&subset)?,
             dim,
         )?,
     };
@@ -203,11 +199,6 @@ fn decide_on_host(
         all[row as usize] = answer as i64;
     }
     Ok(Tensor::from_slice(&all).f_to_device(rows.device())?)
-}
-
-/// A tensor's values on the host, converted to `T`, row-major.
-fn host_values<T: tch::kind::Element + Copy>(t: &Tensor) -> Result<Vec<T>> {
-    Ok(Vec::<T>::try_from(t.f_to_kind(T::KIND)?.f_flatten(0, -1)?)?)
 }
 
 impl Quantizer for VectorQuantizer {
@@ -220,45 +211,32 @@ impl Quantizer for VectorQuantizer {
         let (rows, layout) = to_rows(latents, dim, self.codebook.kind())?;
         let indices = nearest_codewords(&rows, &self.codebook)?;
         let points = self.codebook.f_index_select(0, &indices)?;
-        let embedding = points.f_mse_loss(&rows.f_detach()?, Reduction::Mean)?;
-        let commitment = points.f_detach()?.f_mse_loss(&rows, Reduction::Mean)?;
+        let (embedding, commitment) = vq_losses(&points, &rows)?;
         let loss = embedding.f_add(&commitment.f_mul_scalar(self.config.commitment_cost)?)?;
-        let straight_through = rows.f_add(&points.f_sub(&rows)?.f_detach()?)?;
-        Ok(QuantizerOutput {
-            quantized: layout.restore(&straight_through, dim)?,
-            points: layout.restore(&points.f_detach()?, dim)?,
-            codes: Codes::Indices(layout.codes(&indices.f_to_kind(Kind::Int64)?)?),
-            loss,
-            parts: LossParts {
-                embedding,
-                commitment,
-                size: zero_like_scalar(&rows)?,
-            },
-        })
+        let quantized = straight_through(&rows, &points)?;
+        let parts = LossParts {
+            embedding,
+            commitment,
+            size: zero_like_scalar(&rows)?,
+        };
+        let codes = Codes::Indices(indices.f_to_kind(Kind::Int64)?);
+        let points = points.f_detach()?;
+        output_from_rows(layout, dim, (&quantized, &points), codes, loss, parts)
     }
 
     fn decode(&self, codes: &Codes) -> Result<Tensor> {
-        let (indices, layout) = index_rows(codes, self.config.codebook_size)?;
-        let points = self.codebook.f_detach()?.f_index_select(0, &indices)?;
-        layout.restore(&points, self.dim())
+        decode_indices(&self.codebook, codes, self.dim())
     }
 }
 
-/// Panics with the error's message on bad input; [`Quantizer::quantize`] is the fallible
-/// call.
-impl nn::ModuleT for VectorQuantizer {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        quantized_or_panic(self, xs, train)
-    }
+/// The codewords of `codebook` that indices pick, detached, in the indices' layout.
+pub(crate) fn decode_indices(codebook: &Tensor, codes: &Codes, dim: usize) -> Result<Tensor> {
+    let (indices, layout) = index_rows(codes, codebook.size()[0] as usize)?;
+    restore(
+        layout,
+        &codebook.f_detach()?.f_index_select(0, &indices)?,
+        dim,
+    )
 }
 
-/// [`VectorQuantizer::new`]: the layer under `path`, like tch's `nn::linear`.
-///
-/// # Errors
-/// As [`VectorQuantizer::new`].
-pub fn vector_quantizer(
-    path: &nn::Path,
-    config: &VectorQuantizerConfig,
-) -> Result<VectorQuantizer> {
-    VectorQuantizer::new(path, config)
-}
+module_and_constructor!(VectorQuantizer, vector_quantizer, VectorQuantizerConfig);

@@ -4,9 +4,12 @@ use lattice_vq_core::VectorQuantizerEmaConfig;
 use tch::{Kind, Reduction, Tensor, nn};
 
 use crate::error::Result;
-use crate::output::{Codes, LossParts, QuantizerOutput, index_rows, to_rows, zero_like_scalar};
-use crate::quantizer::{Quantizer, quantized_or_panic};
-use crate::vq::nearest_codewords;
+use crate::output::{
+    Codes, LossParts, QuantizerOutput, output_from_rows, straight_through, to_rows,
+    zero_like_scalar,
+};
+use crate::quantizer::{Quantizer, module_and_constructor};
+use crate::vq::{decode_indices, nearest_codewords};
 
 /// VQ-VAE with an EMA codebook (Van den Oord et al. 2017, appendix), as the official code
 /// computes it.
@@ -14,18 +17,11 @@ use crate::vq::nearest_codewords;
 /// State, all non-trainable variables under the path (the official checkpoint names):
 /// `embedding.weight` `(K, D)` and `ema_w` `(K, D)`, both initialised `N(0, 1)`, and
 /// `ema_cluster_size` `(K,)`, zeros. Each row is quantized with the codebook as it is before
-/// the update. In training mode the state then moves, with `c` the per-codeword counts and
-/// `s` the per-codeword sums of the batch:
-///
-/// `cs = decay cs + (1 - decay) c;  n = sum(cs);  cs = (cs + eps) / (n + K eps) n;`
-/// `ema_w = decay ema_w + (1 - decay) s;  E = ema_w / cs`.
-///
-/// In eval mode nothing changes. Loss: `commitment_cost * mean((sg e - z)^2)` only. Codes
-/// are codeword indices ([`Codes::Indices`]); `points` are the codewords before the update,
-/// [`Quantizer::decode`] reads the codebook as it is when called.
-///
-/// `nn::ModuleT::forward_t` returns `quantized` and panics on bad input, as tch's own layers
-/// do; [`Quantizer::quantize`] is the fallible call.
+/// the update; in training mode the state then takes one `lattice_vq_core::EmaCodebook::step`
+/// (the specification), in eval mode nothing changes. Loss: `commitment_cost *
+/// mean((sg e - z)^2)` only. Codes are codeword indices ([`Codes::Indices`]); `points` are
+/// the codewords before the update, [`Quantizer::decode`] reads the codebook as it is when
+/// called.
 ///
 /// # Example
 /// ```no_run
@@ -89,7 +85,7 @@ impl VectorQuantizerEma {
         &self.cluster_size
     }
 
-    /// One EMA step with the batch's assignments.
+    /// `EmaCodebook::step` with the batch's assignments, as tensor ops.
     fn update(&self, rows: &Tensor, indices: &Tensor) -> Result<()> {
         let _guard = tch::no_grad_guard();
         let (decay, epsilon) = (self.config.decay, self.config.epsilon);
@@ -139,42 +135,23 @@ impl Quantizer for VectorQuantizerEma {
         }
         let commitment = points.f_mse_loss(&rows, Reduction::Mean)?;
         let loss = commitment.f_mul_scalar(self.config.commitment_cost)?;
-        let straight_through = rows.f_add(&points.f_sub(&rows)?.f_detach()?)?;
-        Ok(QuantizerOutput {
-            quantized: layout.restore(&straight_through, dim)?,
-            points: layout.restore(&points, dim)?,
-            codes: Codes::Indices(layout.codes(&indices.f_to_kind(Kind::Int64)?)?),
-            loss,
-            parts: LossParts {
-                embedding: zero_like_scalar(&rows)?,
-                commitment,
-                size: zero_like_scalar(&rows)?,
-            },
-        })
+        let quantized = straight_through(&rows, &points)?;
+        let parts = LossParts {
+            embedding: zero_like_scalar(&rows)?,
+            commitment,
+            size: zero_like_scalar(&rows)?,
+        };
+        let codes = Codes::Indices(indices.f_to_kind(Kind::Int64)?);
+        output_from_rows(layout, dim, (&quantized, &points), codes, loss, parts)
     }
 
     fn decode(&self, codes: &Codes) -> Result<Tensor> {
-        let (indices, layout) = index_rows(codes, self.config.codebook_size)?;
-        let points = self.codebook.f_detach()?.f_index_select(0, &indices)?;
-        layout.restore(&points, self.dim())
+        decode_indices(&self.codebook, codes, self.dim())
     }
 }
 
-/// Panics with the error's message on bad input; [`Quantizer::quantize`] is the fallible
-/// call.
-impl nn::ModuleT for VectorQuantizerEma {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        quantized_or_panic(self, xs, train)
-    }
-}
-
-/// [`VectorQuantizerEma::new`]: the layer under `path`, like tch's `nn::linear`.
-///
-/// # Errors
-/// As [`VectorQuantizerEma::new`].
-pub fn vector_quantizer_ema(
-    path: &nn::Path,
-    config: &VectorQuantizerEmaConfig,
-) -> Result<VectorQuantizerEma> {
-    VectorQuantizerEma::new(path, config)
-}
+module_and_constructor!(
+    VectorQuantizerEma,
+    vector_quantizer_ema,
+    VectorQuantizerEmaConfig
+);

@@ -1,5 +1,7 @@
-//! The paper's reference VQ-VAE (encoder, any quantizer, decoder), with the official names.
+//! The paper's reference VQ-VAE (encoder, any quantizer, decoder), built stage by stage from
+//! the core's description of it (`lattice_vq_core::network`: names, shapes, initialisation).
 
+use lattice_vq_core::network::{ConvSpec, LEAKY_RELU_SLOPE, QUANTIZER_PREFIX, StageSpec};
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 use tch::{Reduction, Tensor, nn};
 
@@ -10,141 +12,95 @@ use crate::quantizer::Quantizer;
 use crate::vq::VectorQuantizer;
 use crate::vq_ema::VectorQuantizerEma;
 
-/// A convolution (or transposed convolution) with PyTorch's default initialisation and a
-/// fallible forward.
+// libtorch's `leaky_relu` has the slope of PyTorch's `nn.LeakyReLU()`, the spec's.
+const _: () = assert!(LEAKY_RELU_SLOPE == 0.01);
+
+/// `path` extended by a dotted name of the spec (`_encoder.0.0`: tch paths take one
+/// component at a time).
+fn sub<'a>(path: &nn::Path<'a>, name: &str) -> nn::Path<'a> {
+    name.split('.')
+        .fold(path.clone(), |path, part| path.sub(part))
+}
+
+/// A convolution (or transposed convolution) of the spec, its variables drawn
+/// `U(-bound, bound)` with the spec's bound (PyTorch's default).
 #[derive(Debug)]
 struct Conv {
     weight: Tensor,
     bias: Option<Tensor>,
-    stride: i64,
-    padding: i64,
-    transposed: bool,
-}
-
-/// Shape of a convolution: channels in and out, square kernel, stride, padding.
-#[derive(Debug, Clone, Copy)]
-struct ConvShape {
-    input: usize,
-    output: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-}
-
-/// Stride-2 4x4 convolutions halve (or, transposed, double) the grid.
-const fn down_up(input: usize, output: usize) -> ConvShape {
-    ConvShape {
-        input,
-        output,
-        kernel: 4,
-        stride: 2,
-        padding: 1,
-    }
-}
-
-/// "Same" convolutions: 3x3 with padding 1 or 1x1 with padding 0.
-const fn same(input: usize, output: usize, kernel: usize) -> ConvShape {
-    ConvShape {
-        input,
-        output,
-        kernel,
-        stride: 1,
-        padding: kernel / 2,
-    }
+    spec: ConvSpec,
 }
 
 impl Conv {
-    fn new(path: nn::Path, shape: ConvShape, bias: bool, transposed: bool) -> Result<Self> {
-        let ConvShape {
-            input,
-            output,
-            kernel,
-            stride,
-            padding,
-        } = shape;
-        // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, where
-        // fan_in counts the weight's dimension 1 (the output channels for a transposed conv).
-        let (input, output, kernel) = (input as i64, output as i64, kernel as i64);
-        let shape = if transposed {
-            [input, output, kernel, kernel]
-        } else {
-            [output, input, kernel, kernel]
-        };
-        let bound = 1.0 / ((shape[1] * kernel * kernel) as f64).sqrt();
+    fn new(path: &nn::Path, spec: &ConvSpec) -> Result<Self> {
+        let bound = spec.init_bound();
         let init = nn::Init::Uniform {
             lo: -bound,
             up: bound,
         };
+        let path = sub(path, &spec.name);
+        let shape = spec.weight_shape().map(|s| s as i64);
         let weight = path.f_var("weight", &shape, init)?;
-        let bias = if bias {
-            Some(path.f_var("bias", &[output], init)?)
-        } else {
-            None
+        let bias = match spec.bias_shape() {
+            Some([out]) => Some(path.f_var("bias", &[out as i64], init)?),
+            None => None,
         };
         Ok(Self {
             weight,
             bias,
-            stride: stride as i64,
-            padding: padding as i64,
-            transposed,
+            spec: spec.clone(),
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (stride, padding) = ([self.stride; 2], [self.padding; 2]);
-        Ok(if self.transposed {
-            x.f_conv_transpose2d(
-                &self.weight,
-                self.bias.as_ref(),
-                stride,
-                padding,
-                [0, 0],
-                1,
-                [1, 1],
-            )?
+        let (stride, padding) = ([self.spec.stride as i64; 2], [self.spec.padding as i64; 2]);
+        let bias = self.bias.as_ref();
+        Ok(if self.spec.transposed {
+            x.f_conv_transpose2d(&self.weight, bias, stride, padding, [0, 0], 1, [1, 1])?
         } else {
-            x.f_conv2d(&self.weight, self.bias.as_ref(), stride, padding, [1, 1], 1)?
+            x.f_conv2d(&self.weight, bias, stride, padding, [1, 1], 1)?
         })
     }
 }
 
-/// `x + Conv1x1(ReLU(Conv3x3(x)))`, both without bias (the official residual layer).
-#[derive(Debug)]
-struct Residual {
-    conv3: Conv,
-    conv1: Conv,
-}
-
-impl Residual {
-    fn new(path: nn::Path, channels: usize) -> Result<Self> {
-        let block = path.sub("resblock");
-        Ok(Self {
-            conv3: Conv::new(block.sub("0"), same(channels, channels, 3), false, false)?,
-            conv1: Conv::new(block.sub("2"), same(channels, channels, 1), false, false)?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.f_add(&self.conv1.forward(&self.conv3.forward(x)?.f_relu()?)?)?)
-    }
-}
-
-/// One stage of the encoder or decoder.
+/// One stage of the encoder or decoder (`lattice_vq_core::network::StageSpec`).
 #[derive(Debug)]
 enum Stage {
-    /// A convolution followed by LeakyReLU (slope 0.01).
     ConvLeaky(Conv),
-    Residual(Residual),
+    /// `x + conv1(ReLU(conv3(x)))`.
+    Residual {
+        conv3: Conv,
+        conv1: Conv,
+    },
     Leaky,
+}
+
+/// The stages of `specs` in order, their variables created under `path` by name.
+fn stages(path: &nn::Path, specs: &[StageSpec]) -> Result<Vec<Stage>> {
+    specs
+        .iter()
+        .map(|spec| {
+            Ok(match spec {
+                StageSpec::ConvLeaky(conv) => Stage::ConvLeaky(Conv::new(path, conv)?),
+                StageSpec::Residual(r) => Stage::Residual {
+                    conv3: Conv::new(path, &r.conv3)?,
+                    conv1: Conv::new(path, &r.conv1)?,
+                },
+                StageSpec::Leaky => Stage::Leaky,
+            })
+        })
+        .collect()
 }
 
 impl Stage {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Stage::ConvLeaky(conv) => Ok(conv.forward(x)?.f_leaky_relu()?),
-            Stage::Residual(residual) => residual.forward(x),
-            Stage::Leaky => Ok(x.f_leaky_relu()?),
-        }
+        Ok(match self {
+            Stage::ConvLeaky(conv) => conv.forward(x)?.f_leaky_relu()?,
+            Stage::Residual { conv3, conv1 } => {
+                x.f_add(&conv1.forward(&conv3.forward(x)?.f_relu()?)?)?
+            }
+            Stage::Leaky => x.f_leaky_relu()?,
+        })
     }
 }
 
@@ -183,14 +139,12 @@ impl VqVaeOutput {
     }
 }
 
-/// The paper's VQ-VAE with any of the three quantizers (paper-notes "Model").
+/// The paper's VQ-VAE with any of the three quantizers (`lattice_vq_core::network`;
+/// docs/official-code.md records the official model).
 ///
 /// Variables are named as in the official checkpoints (`_encoder.0.0.weight`, ...,
 /// `_quantizer.embedding.weight`, ...), so [`load_checkpoint`](crate::load_checkpoint) loads
 /// them unchanged and our checkpoints load into the official PyTorch code.
-///
-/// `nn::ModuleT::forward_t` returns the reconstruction and panics on bad input, as tch's own
-/// layers do; the inherent [`VqVae::forward_t`] is the fallible call.
 ///
 /// # Example
 /// ```no_run
@@ -215,106 +169,25 @@ pub struct VqVae {
 }
 
 impl VqVae {
-    /// Build the model under `path` with PyTorch's default initialisation.
+    /// Build the model under `path` with PyTorch's default initialisation, its variables
+    /// created in the order of `VqVaeConfig::tensors`.
     ///
     /// # Errors
-    /// An invalid quantizer config, a quantizer dimension other than `embedding_dim`, empty
-    /// `hidden_dims`, or a libtorch error.
+    /// An invalid config or one whose quantizer dimension is not `embedding_dim`
+    /// (`VqVaeConfig::validate_with`), an invalid quantizer config, or a libtorch error.
     pub fn new(path: &nn::Path, config: &VqVaeConfig, quantizer: &QuantizerConfig) -> Result<Self> {
-        let Some(&first_hidden) = config.hidden_dims.first() else {
-            return Err(lattice_vq_core::Error::InvalidConfig {
-                field: "hidden_dims",
-                value: "[]".into(),
-                requirement: "must name at least one stage",
-            }
-            .into());
-        };
-        if quantizer.dim() != config.embedding_dim {
-            return Err(lattice_vq_core::Error::InvalidConfig {
-                field: "quantizer dim",
-                value: quantizer.dim().to_string(),
-                requirement: "must equal the model's embedding_dim",
-            }
-            .into());
-        }
-        let hidden = &config.hidden_dims;
-        let last_hidden = hidden[hidden.len() - 1];
-        let (d, levels) = (config.embedding_dim, hidden.len());
-
-        let encoder_path = path.sub("_encoder");
-        let mut encoder = Vec::new();
-        let mut input = config.image_channels;
-        for (i, &h) in hidden.iter().enumerate() {
-            encoder.push(Stage::ConvLeaky(Conv::new(
-                encoder_path.sub(i).sub("0"),
-                down_up(input, h),
-                true,
-                false,
-            )?));
-            input = h;
-        }
-        encoder.push(Stage::ConvLeaky(Conv::new(
-            encoder_path.sub(levels).sub("0"),
-            same(last_hidden, last_hidden, 3),
-            true,
-            false,
-        )?));
-        encoder.push(Stage::Residual(Residual::new(
-            encoder_path.sub(levels + 1),
-            last_hidden,
-        )?));
-        encoder.push(Stage::Residual(Residual::new(
-            encoder_path.sub(levels + 2),
-            last_hidden,
-        )?));
-        encoder.push(Stage::Leaky);
-        encoder.push(Stage::ConvLeaky(Conv::new(
-            encoder_path.sub(levels + 4).sub("0"),
-            same(last_hidden, d, 1),
-            true,
-            false,
-        )?));
-
-        let quantizer_path = path.sub("_quantizer");
+        config.validate_with(quantizer)?;
+        let encoder = stages(path, &config.encoder()?)?;
+        let quantizer_path = path.sub(QUANTIZER_PREFIX);
         let quantizer: Box<dyn Quantizer> = match quantizer {
             QuantizerConfig::Lattice(c) => Box::new(LatticeQuantizer::new(&quantizer_path, c)?),
             QuantizerConfig::Vq(c) => Box::new(VectorQuantizer::new(&quantizer_path, c)?),
             QuantizerConfig::VqEma(c) => Box::new(VectorQuantizerEma::new(&quantizer_path, c)?),
         };
-
-        let decoder_path = path.sub("_decoder");
-        let mut decoder = vec![
-            Stage::ConvLeaky(Conv::new(
-                decoder_path.sub(0).sub("0"),
-                same(d, last_hidden, 3),
-                true,
-                false,
-            )?),
-            Stage::Residual(Residual::new(decoder_path.sub(1), last_hidden)?),
-            Stage::Residual(Residual::new(decoder_path.sub(2), last_hidden)?),
-            Stage::Leaky,
-        ];
-        let reversed: Vec<usize> = hidden.iter().rev().copied().collect();
-        let mut index = 4;
-        for pair in reversed.windows(2) {
-            decoder.push(Stage::ConvLeaky(Conv::new(
-                decoder_path.sub(index).sub("0"),
-                down_up(pair[0], pair[1]),
-                true,
-                true,
-            )?));
-            index += 1;
-        }
-        decoder.push(Stage::ConvLeaky(Conv::new(
-            decoder_path.sub(index).sub("0"),
-            down_up(first_hidden, config.image_channels),
-            true,
-            true,
-        )?));
         Ok(Self {
             encoder,
             quantizer,
-            decoder,
+            decoder: stages(path, &config.decoder()?)?,
             config: config.clone(),
         })
     }
@@ -329,11 +202,11 @@ impl VqVae {
         self.quantizer.as_ref()
     }
 
-    /// Encoder output: latents `(N, D, H / 2^levels, W / 2^levels)`.
+    /// Encoder output: latents `(N, D, H / F, W / F)`, `F = downsampling_factor()`.
     ///
     /// # Errors
-    /// Images that are not `(N, image_channels, H, W)` with `H` and `W` divisible by
-    /// `2^levels`, or a libtorch error.
+    /// Images that are not `(N >= 1, image_channels, H, W)` with `H` and `W` positive
+    /// multiples of `F`, or a libtorch error.
     pub fn encode(&self, images: &Tensor) -> Result<Tensor> {
         self.check_images(images)?;
         run(&self.encoder, images)
@@ -361,24 +234,19 @@ impl VqVae {
         })
     }
 
+    /// `VqVaeConfig::check_image_shape`, as the contract's `InputShape` error naming
+    /// `images` (the core's message is `images has shape [..]: <requirement>`).
     fn check_images(&self, images: &Tensor) -> Result<()> {
-        let size = images.size();
-        let factor = 1i64 << self.config.hidden_dims.len();
-        let channels = self.config.image_channels as i64;
-        let valid = matches!(size.as_slice(), &[n, c, h, w]
-            if n > 0 && c == channels && h > 0 && w > 0 && h % factor == 0 && w % factor == 0);
-        if valid {
-            Ok(())
-        } else {
-            Err(Error::InputShape {
+        let dims: Vec<usize> = images.size().iter().map(|&s| s as usize).collect();
+        self.config.check_image_shape(&dims).map_err(|error| {
+            let message = error.to_string();
+            let requirement = message.split_once(": ").map_or(&*message, |(_, r)| r);
+            Error::InputShape {
                 what: "images",
-                found: size,
-                requirement: format!(
-                    "must be (N >= 1, {}, H, W) with H and W positive multiples of {factor}",
-                    self.config.image_channels
-                ),
-            })
-        }
+                found: images.size(),
+                requirement: requirement.to_owned(),
+            }
+        })
     }
 }
 
