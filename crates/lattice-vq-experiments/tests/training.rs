@@ -6,6 +6,10 @@
 mod adam;
 #[path = "training/bad_options.rs"]
 mod bad_options;
+// tch and candle on the same weights and inputs (formerly lattice-vq-tch's tests).
+#[cfg(feature = "tch")]
+#[path = "training/cross_backend.rs"]
+mod cross_backend;
 #[path = "training/defects.rs"]
 mod defects;
 #[path = "training/faults.rs"]

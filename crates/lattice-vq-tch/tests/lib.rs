@@ -4,7 +4,6 @@
 mod bad_input;
 mod contract;
 mod core_parity;
-mod cross_backend;
 mod ema;
 mod official_checkpoints;
 mod support;

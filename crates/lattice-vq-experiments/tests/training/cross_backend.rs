@@ -4,7 +4,7 @@
 //! The backends sum in different orders (and libtorch in another order on each ISA), so
 //! their latents differ in the last bits; the test measures by how much, and allows a code
 //! to differ only where a latent lies that close to a decision boundary
-//! (`support::boundary`). Where every code agrees, the reconstructions, losses and gradients
+//! (`lattice_vq_testkit::boundary`). Where every code agrees, the reconstructions, losses and gradients
 //! must agree closely: gradients entry by entry, except those of variables before a ReLU
 //! input within rounding of zero (a kink that may pass the gradient in one backend and block
 //! it in the other), which must agree in norm. Adam's first step moves each weight by
@@ -14,13 +14,12 @@
 
 use std::collections::HashMap;
 
-use crate::support::boundary::{ORDER_FACTOR, code_range, vq_reach};
-use crate::support::*;
 use candle_nn::Optimizer;
 use lattice_vq_candle as cdl;
 use lattice_vq_tch::{Codes, QuantizerConfig, VqVae, VqVaeConfig, save_checkpoint};
+use lattice_vq_testkit::boundary::{ORDER_FACTOR, code_range, vq_reach};
 use tch::nn::OptimizerConfig;
-use tch::{Kind, Tensor, nn};
+use tch::{Device, Kind, Tensor, nn};
 
 const TOLERANCE: f64 = 1e-5;
 const LEARNING_RATE: f64 = 1e-3;
@@ -263,13 +262,15 @@ fn first_step(g: f32) -> f64 {
 }
 
 fn compare(name: &str) {
-    single_thread();
+    // One libtorch thread: tests run in parallel and OpenMP threads collapse when they share
+    // cores.
+    tch::set_num_threads(1);
     tch::manual_seed(7);
     let dir = std::env::temp_dir().join(format!("lattice-vq-cross-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let checkpoint = dir.join("init.safetensors");
 
-    let vs = nn::VarStore::new(CPU);
+    let vs = nn::VarStore::new(Device::Cpu);
     let tch_model = VqVae::new(
         &vs.root(),
         &VqVaeConfig::fashion_mnist(),
