@@ -37,7 +37,15 @@ pub(crate) trait CoreLattice: 'static {
     fn core<T: Element>(parameters: &[T]) -> lattice_vq_core::Result<Self::Core<T>>;
 }
 
-/// The contiguous elements of a layout, or an error naming the op and operand.
+/// The contiguous elements of an operand as `T`, or an error naming the op and operand.
+fn operand<'a, T: KernelFloat>(
+    (storage, layout): (&'a CpuStorage, &Layout),
+    op: &str,
+    what: &str,
+) -> Result<&'a [T]> {
+    contiguous(elements::<T>(storage, op)?, layout, op, what)
+}
+
 fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: &str) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
@@ -45,54 +53,17 @@ fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: &str) -> Re
     }
 }
 
-/// What every op here reads, as the core takes it: the lattice, latents `z` and codes `v`
-/// `(rows, D)` (from [`Quantize`]), and the points `e = B v` decoded from them.
-struct Operands<'a, T: Element, L: CoreLattice> {
-    lattice: L::Core<T>,
-    latents: ArrayView2<'a, T>,
-    codes: ArrayView2<'a, i32>,
-    points: Array2<T>,
-}
-
-impl<'a, T: Element, L: CoreLattice> Operands<'a, T, L> {
-    fn new(
-        op: &str,
-        latents: (&'a CpuStorage, &Layout),
-        basis: (&'a CpuStorage, &Layout),
-        codes: (&'a CpuStorage, &Layout),
-    ) -> Result<Self> {
-        let z = contiguous(elements::<T>(latents.0, op)?, latents.1, op, "latents")?;
-        let b = contiguous(elements::<T>(basis.0, op)?, basis.1, op, "basis")?;
-        let CpuStorage::I32(v) = codes.0 else {
-            candle_core::bail!("{op}: codes must be I32");
-        };
-        let v = contiguous(v, codes.1, op, "codes")?;
-        let lattice = L::core(b).map_err(candle_core::Error::wrap)?;
-        let dim = lattice.dim();
-        if z.len() % dim != 0 || v.len() != z.len() {
-            candle_core::bail!(
-                "{op}: latents {:?}, basis {:?} and codes {:?} do not agree",
-                latents.1.shape(),
-                basis.1.shape(),
-                codes.1.shape()
-            );
-        }
-        let shape = (z.len() / dim, dim);
-        let latents = ArrayView2::from_shape(shape, z).map_err(candle_core::Error::wrap)?;
-        let codes = ArrayView2::from_shape(shape, v).map_err(candle_core::Error::wrap)?;
-        let points = lattice.decode(codes).map_err(candle_core::Error::wrap)?;
-        Ok(Self {
-            lattice,
-            latents,
-            codes,
-            points,
-        })
+/// The core lattice of the parameters and the `(rows, D)` shape of `z`'s rows.
+fn lattice<T: Element, L: CoreLattice>(
+    parameters: &[T],
+    z: &[T],
+) -> Result<(L::Core<T>, (usize, usize))> {
+    let lattice = L::core(parameters).map_err(candle_core::Error::wrap)?;
+    let dim = lattice.dim();
+    if !z.len().is_multiple_of(dim) {
+        candle_core::bail!("lattice-vq: {} latents for rows of {dim}", z.len());
     }
-}
-
-/// A core result as a flat vector in row-major order (the core returns standard layout).
-fn values<T: Element>(array: Array2<T>) -> Vec<T> {
-    array.into_iter().collect()
+    Ok((lattice, (z.len() / dim, dim)))
 }
 
 /// `(latents (rows, D), parameters) -> codes (rows, D)`, `I32`: `Lattice::quantize_into` of
@@ -114,33 +85,33 @@ impl<L: CoreLattice> Quantize<L> {
 
     /// The points of the last forward, `(rows, D)` like the codes, on the CPU.
     pub(crate) fn points(&self, shape: &Shape) -> Result<Tensor> {
-        let points = self
-            .points
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("lattice-vq-quantize: lock poisoned".into()))?
-            .take();
+        let points = self.points.lock().map(|mut p| p.take());
         match points {
-            Some(CpuStorage::F32(points)) => Tensor::from_vec(points, shape, &Device::Cpu),
-            Some(CpuStorage::F64(points)) => Tensor::from_vec(points, shape, &Device::Cpu),
-            _ => candle_core::bail!("lattice-vq-quantize: no points (the op did not run)"),
+            Ok(Some(CpuStorage::F32(points))) => Tensor::from_vec(points, shape, &Device::Cpu),
+            Ok(Some(CpuStorage::F64(points))) => Tensor::from_vec(points, shape, &Device::Cpu),
+            _ => candle_core::bail!("lattice-vq-codes: no points (the op did not run)"),
         }
     }
-}
 
-fn quantize<T: Element, L: CoreLattice>(z: &[T], parameters: &[T]) -> Result<(Vec<i32>, Vec<T>)> {
-    let lattice = L::core(parameters).map_err(candle_core::Error::wrap)?;
-    let shape = (z.len() / lattice.dim(), lattice.dim());
-    let latents = ArrayView2::from_shape(shape, z).map_err(candle_core::Error::wrap)?;
-    let mut codes = vec![0i32; z.len()];
-    let mut points = vec![T::zero(); z.len()];
-    lattice
-        .quantize_into(
-            latents,
-            ArrayViewMut2::from_shape(shape, &mut codes).map_err(candle_core::Error::wrap)?,
-            ArrayViewMut2::from_shape(shape, &mut points).map_err(candle_core::Error::wrap)?,
-        )
-        .map_err(candle_core::Error::wrap)?;
-    Ok((codes, points))
+    fn quantize<T: Element>(
+        latents: (&CpuStorage, &Layout),
+        parameters: (&CpuStorage, &Layout),
+    ) -> Result<(Vec<i32>, CpuStorage)> {
+        let op = "lattice-vq-codes";
+        let z = operand::<T>(latents, op, "latents")?;
+        let (lattice, shape) = lattice::<T, L>(operand(parameters, op, "parameters")?, z)?;
+        let latents = ArrayView2::from_shape(shape, z).map_err(candle_core::Error::wrap)?;
+        let mut codes = vec![0i32; z.len()];
+        let mut points = vec![T::zero(); z.len()];
+        lattice
+            .quantize_into(
+                latents,
+                ArrayViewMut2::from_shape(shape, &mut codes).map_err(candle_core::Error::wrap)?,
+                ArrayViewMut2::from_shape(shape, &mut points).map_err(candle_core::Error::wrap)?,
+            )
+            .map_err(candle_core::Error::wrap)?;
+        Ok((codes, T::storage(points)))
+    }
 }
 
 impl<L: CoreLattice> CustomOp2 for Quantize<L> {
@@ -150,44 +121,32 @@ impl<L: CoreLattice> CustomOp2 for Quantize<L> {
 
     fn cpu_fwd(
         &self,
-        latents: &CpuStorage,
-        latents_layout: &Layout,
-        basis: &CpuStorage,
-        basis_layout: &Layout,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let op = self.name();
-        let (codes, points) = match latents {
-            CpuStorage::F32(z) => {
-                let (codes, points) = quantize::<_, L>(
-                    contiguous(z, latents_layout, op, "latents")?,
-                    contiguous(elements::<f32>(basis, op)?, basis_layout, op, "basis")?,
-                )?;
-                (codes, f32::storage(points))
-            }
-            CpuStorage::F64(z) => {
-                let (codes, points) = quantize::<_, L>(
-                    contiguous(z, latents_layout, op, "latents")?,
-                    contiguous(elements::<f64>(basis, op)?, basis_layout, op, "basis")?,
-                )?;
-                (codes, f64::storage(points))
-            }
-            _ => candle_core::bail!("{op}: latents must be f32 or f64"),
+        let (codes, points) = match s1 {
+            CpuStorage::F32(_) => Self::quantize::<f32>((s1, l1), (s2, l2))?,
+            CpuStorage::F64(_) => Self::quantize::<f64>((s1, l1), (s2, l2))?,
+            _ => candle_core::bail!("{}: latents must be f32 or f64", self.name()),
         };
-        *self
+        let mut slot = self
             .points
             .lock()
-            .map_err(|_| candle_core::Error::Msg(format!("{op}: lock poisoned")))? = Some(points);
-        Ok((CpuStorage::I32(codes), latents_layout.shape().clone()))
+            .map_err(|_| candle_core::Error::Msg(format!("{}: lock poisoned", self.name())))?;
+        *slot = Some(points);
+        Ok((CpuStorage::I32(codes), l1.shape().clone()))
     }
 }
 
-/// Which op of the layer: each reads `(latents, basis, codes)`.
+/// Which op of the layer: each reads `(latents, parameters, codes)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LatticeOp {
     /// `z + (e - z)`: the value of `e` (rounded as the official code rounds it), the
     /// gradient of `z` (straight-through).
     StraightThrough,
-    /// `mean((e - sg(z))^2)`: the embedding loss, whose gradient reaches the basis only.
+    /// `mean((e - sg(z))^2)`: the embedding loss, whose gradient reaches the lattice only.
     Embedding,
     /// `mean((sg(e) - z)^2)`: the commitment loss, whose gradient reaches the latents only.
     Commitment,
@@ -203,39 +162,53 @@ struct Apply<L> {
 }
 
 impl<L: CoreLattice> Apply<L> {
+    fn new(op: LatticeOp, gradient: Option<f64>) -> Self {
+        Self {
+            op,
+            gradient,
+            lattice: PhantomData,
+        }
+    }
+
+    /// The op on the core's operands: latents `z`, the lattice, codes `v` and the points
+    /// `e = B v` decoded from them.
     fn run<T: Element>(
         &self,
-        operands: &Operands<'_, T, L>,
-        shape: &Shape,
-    ) -> Result<(Vec<T>, Shape)> {
-        let (z, e) = (operands.latents, operands.points.view());
-        let wrap = candle_core::Error::wrap;
+        latents: (&CpuStorage, &Layout),
+        parameters: (&CpuStorage, &Layout),
+        codes: (&CpuStorage, &Layout),
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = self.name();
+        let wrap = |e: lattice_vq_core::Error| candle_core::Error::wrap(e);
+        let z = operand::<T>(latents, op, "latents")?;
+        let (lattice, shape) = lattice::<T, L>(operand(parameters, op, "parameters")?, z)?;
+        let (CpuStorage::I32(v), layout) = codes else {
+            candle_core::bail!("{op}: codes must be I32");
+        };
+        let v = contiguous(v, layout, op, "codes")?;
+        let z = ArrayView2::from_shape(shape, z).map_err(candle_core::Error::wrap)?;
+        let v = ArrayView2::from_shape(shape, v).map_err(candle_core::Error::wrap)?;
+        let points = lattice.decode(v).map_err(wrap)?;
+        let e = points.view();
+        let values = |array: Array2<T>| T::storage(array.into_iter().collect());
+        let scalar = |value: T| (T::storage(vec![value]), Shape::from_dims(&[]));
+        let same = latents.1.shape().clone();
         let upstream = self.gradient.map(<T as candle_core::WithDType>::from_f64);
         Ok(match (self.op, upstream) {
-            (LatticeOp::StraightThrough, _) => (
-                values(loss::straight_through(z, e).map_err(wrap)?),
-                shape.clone(),
-            ),
-            (LatticeOp::Embedding, None) => (
-                vec![loss::embedding_loss(z, e).map_err(wrap)?],
-                Shape::from_dims(&[]),
-            ),
-            (LatticeOp::Commitment, None) => (
-                vec![loss::commitment_loss(z, e).map_err(wrap)?],
-                Shape::from_dims(&[]),
-            ),
+            (LatticeOp::StraightThrough, _) => {
+                (values(loss::straight_through(z, e).map_err(wrap)?), same)
+            }
+            (LatticeOp::Embedding, None) => scalar(loss::embedding_loss(z, e).map_err(wrap)?),
+            (LatticeOp::Commitment, None) => scalar(loss::commitment_loss(z, e).map_err(wrap)?),
             (LatticeOp::Embedding, Some(upstream)) => {
-                let grad = operands
-                    .lattice
-                    .embedding_loss_gradient(z, operands.codes, e)
-                    .map_err(wrap)?;
+                let grad = lattice.embedding_loss_gradient(z, v, e).map_err(wrap)?;
                 let dims = [1, grad.len()];
                 let grad = grad.into_iter().map(|g| g * upstream).collect();
-                (grad, Shape::from_dims(&dims))
+                (T::storage(grad), Shape::from_dims(&dims))
             }
             (LatticeOp::Commitment, Some(upstream)) => {
                 let grad = loss::commitment_loss_latent_grad(z, e).map_err(wrap)?;
-                (values(grad.mapv(|g| g * upstream)), shape.clone())
+                (values(grad.mapv(|g| g * upstream)), same)
             }
         })
     }
@@ -259,31 +232,17 @@ impl<L: CoreLattice> CustomOp3 for Apply<L> {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let op = self.name();
-        let (values, shape) = match s1 {
-            CpuStorage::F32(_) => {
-                let (values, shape) = self.run(
-                    &Operands::<f32, L>::new(op, (s1, l1), (s2, l2), (s3, l3))?,
-                    l1.shape(),
-                )?;
-                (f32::storage(values), shape)
-            }
-            CpuStorage::F64(_) => {
-                let (values, shape) = self.run(
-                    &Operands::<f64, L>::new(op, (s1, l1), (s2, l2), (s3, l3))?,
-                    l1.shape(),
-                )?;
-                (f64::storage(values), shape)
-            }
-            _ => candle_core::bail!("{op}: latents must be f32 or f64"),
-        };
-        Ok((values, shape))
+        match s1 {
+            CpuStorage::F32(_) => self.run::<f32>((s1, l1), (s2, l2), (s3, l3)),
+            CpuStorage::F64(_) => self.run::<f64>((s1, l1), (s2, l2), (s3, l3)),
+            _ => candle_core::bail!("{}: latents must be f32 or f64", self.name()),
+        }
     }
 
     fn bwd(
         &self,
         latents: &Tensor,
-        basis: &Tensor,
+        parameters: &Tensor,
         codes: &Tensor,
         _output: &Tensor,
         grad: &Tensor,
@@ -293,14 +252,10 @@ impl<L: CoreLattice> CustomOp3 for Apply<L> {
         }
         // The losses are scalars: their gradients are the core's, times the upstream scalar.
         let upstream = grad.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        let gradient = Apply::<L> {
-            op: self.op,
-            gradient: Some(upstream),
-            lattice: PhantomData,
-        };
-        let value = latents.apply_op3_no_bwd(basis, codes, &gradient)?;
+        let gradient = Apply::<L>::new(self.op, Some(upstream));
+        let value = latents.apply_op3_no_bwd(parameters, codes, &gradient)?;
         Ok(match self.op {
-            LatticeOp::Embedding => (None, Some(value.reshape(basis.shape())?), None),
+            LatticeOp::Embedding => (None, Some(value.reshape(parameters.shape())?), None),
             _ => (Some(value), None, None),
         })
     }
@@ -313,10 +268,5 @@ pub(crate) fn apply<L: CoreLattice>(
     codes: &Tensor,
     op: LatticeOp,
 ) -> Result<Tensor> {
-    let op = Apply::<L> {
-        op,
-        gradient: None,
-        lattice: PhantomData,
-    };
-    latents.apply_op3(parameters, codes, op)
+    latents.apply_op3(parameters, codes, Apply::<L>::new(op, None))
 }

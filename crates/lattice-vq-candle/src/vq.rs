@@ -1,10 +1,12 @@
 //! The VQ-VAE baseline: a K x D codebook trained by the embedding loss.
 
+use candle_core::WithDType;
 use candle_core::{DType, Tensor};
 use candle_nn::{Init, VarBuilder};
+use lattice_vq_core::LatticeFloat;
 use lattice_vq_core::VectorQuantizerConfig;
 use lattice_vq_core::vq::FastSearchBound;
-use ndarray::Array2;
+use ndarray::{Array2, LinalgScalar};
 
 use crate::error::{Error, Result};
 use crate::output::{
@@ -138,22 +140,11 @@ pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tens
     if certified_count == n as f64 {
         return Ok(indices);
     }
-    // A sum is finite when no term is NaN or infinite, unless it overflowed: then the
-    // entries are scanned on the host, and finite ones pass.
-    if !sum_is_finite(&codebook)? {
-        match codebook.dtype() {
-            DType::F64 => {
-                lattice_vq_core::vq::check_codebook(host_array::<f64>(&codebook)?.view())?
-            }
-            _ => lattice_vq_core::vq::check_codebook(host_array::<f32>(&codebook)?.view())?,
-        }
+    let certified = certified.squeeze(1)?;
+    match rows.dtype() {
+        DType::F64 => decide_on_host::<f64>(&rows, &codebook, &indices, &certified),
+        _ => decide_on_host::<f32>(&rows, &codebook, &indices, &certified),
     }
-    if !sum_is_finite(&rows)?
-        && let Some(error) = first_non_finite(&rows)?
-    {
-        return Err(error.into());
-    }
-    decide_on_host(&rows, &codebook, &indices, &certified.squeeze(1)?)
 }
 
 /// The certificate's factors for `dtype`, or `None` when it proves nothing: a dimension
@@ -210,14 +201,27 @@ fn certified_rows(
     Ok(second.gt(&window)?.mul(&finite_scale)?)
 }
 
-/// The rows whose `certified` flag is 0, decided by `lattice_vq_core::vq::nearest_codewords`
+/// The codebook, then the latents checked (the first bad entry is an error; a sum is finite
+/// when no term is NaN or infinite, unless it overflowed: then the entries are scanned), then
+/// the rows whose `certified` flag is 0 decided by `lattice_vq_core::vq::nearest_codewords`
 /// on host copies; the others keep `indices`.
-fn decide_on_host(
+fn decide_on_host<T: LatticeFloat + WithDType + LinalgScalar>(
     rows: &Tensor,
     codebook: &Tensor,
     indices: &Tensor,
     certified: &Tensor,
 ) -> Result<Tensor> {
+    let host = |t: &Tensor| -> Result<Array2<T>> {
+        let values = t.to_dtype(T::DTYPE)?.flatten_all()?.to_vec1::<T>()?;
+        Ok(Array2::from_shape_vec(t.dims2()?, values).map_err(candle_core::Error::wrap)?)
+    };
+    let codebook = host(codebook)?;
+    lattice_vq_core::vq::check_codebook(codebook.view())?;
+    if !sum_is_finite(rows)?
+        && let Some(error) = first_non_finite(rows)?
+    {
+        return Err(error.into());
+    }
     let uncertain: Vec<u32> = certified
         .to_vec1::<u8>()?
         .iter()
@@ -226,28 +230,12 @@ fn decide_on_host(
         .map(|(row, _)| row as u32)
         .collect();
     let subset = rows.index_select(&Tensor::new(uncertain.as_slice(), rows.device())?, 0)?;
-    let answers = match rows.dtype() {
-        DType::F64 => lattice_vq_core::vq::nearest_codewords(
-            host_array::<f64>(codebook)?.view(),
-            host_array::<f64>(&subset)?.view(),
-        )?,
-        _ => lattice_vq_core::vq::nearest_codewords(
-            host_array::<f32>(codebook)?.view(),
-            host_array::<f32>(&subset)?.view(),
-        )?,
-    };
+    let answers = lattice_vq_core::vq::nearest_codewords(codebook.view(), host(&subset)?.view())?;
     let mut all = indices.to_vec1::<u32>()?;
     for (&row, &answer) in uncertain.iter().zip(&answers) {
         all[row as usize] = answer as u32;
     }
     Ok(Tensor::new(all, rows.device())?)
-}
-
-/// A 2-D tensor's values on the host.
-fn host_array<T: candle_core::WithDType>(t: &Tensor) -> Result<Array2<T>> {
-    let shape = t.dims2()?;
-    let values = t.to_dtype(T::DTYPE)?.flatten_all()?.to_vec1::<T>()?;
-    Ok(Array2::from_shape_vec(shape, values).map_err(candle_core::Error::wrap)?)
 }
 
 impl Quantizer for VectorQuantizer {

@@ -1,11 +1,9 @@
-//! Integration tests of lattice-vq-candle, built as one binary.
+//! Integration tests of lattice-vq-candle, built as one binary: the test kit's conformance
+//! suites (`kit`) and candle's own checks.
 
-mod bad_input;
 mod contract;
 mod conv;
-mod core_parity;
 mod cuda;
-mod ema;
-mod official_checkpoints;
+mod kit;
 mod reproducible;
 mod support;

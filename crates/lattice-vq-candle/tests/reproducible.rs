@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use lattice_vq_candle::{QuantizerConfig, VqVae, VqVaeConfig};
+use lattice_vq_candle::{Quantizer, QuantizerConfig, VqVae, VqVaeConfig};
 
 use crate::support::CPU;
 
@@ -69,4 +69,67 @@ fn training_from_the_same_weights_repeats_exactly() {
         assert_eq!(first.0, second.0, "{name}: losses");
         assert!(first == second, "{name}: weights after training differ");
     }
+}
+
+/// The LL-VQ layer's CPU ops split large batches across rayon's threads; the losses and the
+/// basis gradient do not depend on how many.
+#[test]
+fn lattice_losses_and_basis_gradient_are_the_same_whatever_the_thread_count() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &CPU);
+    let config = lattice_vq_core::LatticeQuantizerConfig::new(512, 16);
+    let layer = lattice_vq_candle::lattice_quantizer(&config, vb).unwrap();
+    // 1,568 rows: four tasks of the parallel passes.
+    let values: Vec<f32> = (0..8 * 16 * 14 * 14)
+        .map(|i| (i as f32 * 0.377).sin())
+        .collect();
+    let latents = Tensor::from_vec(values, (8, 16, 14, 14), &CPU).unwrap();
+    let run = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let out = layer.quantize(&latents, true).unwrap();
+            let grads = out.loss.backward().unwrap();
+            let scalar = |t: &Tensor| t.to_scalar::<f32>().unwrap();
+            let basis = grads.get(layer.variable()).unwrap();
+            (
+                [scalar(&out.parts.embedding), scalar(&out.parts.commitment)],
+                basis.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            )
+        })
+    };
+    assert_eq!(run(1), run(3));
+}
+
+/// `seeded_var_builder` draws every `Init` with candle's meaning.
+#[test]
+fn seeded_draws_follow_their_init() {
+    use candle_nn::init::{DEFAULT_KAIMING_UNIFORM, Init};
+    let varmap = VarMap::new();
+    let vb = lattice_vq_candle::seeded_var_builder(&varmap, 1, DType::F64, &CPU);
+    let mut names = 0..;
+    let mut draw = |init| {
+        let name = format!("v{}", names.next().unwrap());
+        let t = vb.get_with_hints((100, 100), &name, init).unwrap();
+        t.flatten_all().unwrap().to_vec1::<f64>().unwrap()
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let uniform = draw(Init::Uniform { lo: -0.5, up: 2.0 });
+    assert!(uniform.iter().all(|&v| (-0.5..2.0).contains(&v)));
+    assert!((mean(&uniform) - 0.75).abs() < 0.05, "uniform mean");
+    let normal = draw(Init::Randn {
+        mean: 3.0,
+        stdev: 2.0,
+    });
+    let m = mean(&normal);
+    let var = normal.iter().map(|v| (v - m).powi(2)).sum::<f64>() / normal.len() as f64;
+    assert!((m - 3.0).abs() < 0.1 && (var.sqrt() - 2.0).abs() < 0.1);
+    assert_eq!(draw(Init::Const(0.25)), vec![0.25; 10_000]);
+    // Kaiming uniform, fan in 100, ReLU gain sqrt(2): bound sqrt(3) * sqrt(2) / 10.
+    let kaiming = draw(DEFAULT_KAIMING_UNIFORM);
+    let bound = 6f64.sqrt() / 10.0;
+    assert!(kaiming.iter().all(|v| v.abs() <= bound));
+    assert!(kaiming.iter().any(|v| v.abs() > 0.9 * bound));
 }

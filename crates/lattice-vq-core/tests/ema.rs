@@ -1,6 +1,6 @@
 //! The VQ-EMA codebook step: the hand-worked example of the adapters' EMA tests
-//! (crates/lattice-vq-tch/tests/ema.rs, crates/lattice-vq-candle/tests/ema.rs), exactly,
-//! and its errors.
+//! (crates/lattice-vq-testkit/src/suites/ema.rs, crates/lattice-vq-testkit/src/oracle.rs),
+//! exactly, and its errors.
 
 use lattice_vq_core::{EmaCodebook, Error, VectorQuantizerEmaConfig};
 use ndarray::{Array1, Array2, array};

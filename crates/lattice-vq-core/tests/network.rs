@@ -330,7 +330,7 @@ fn image_shapes_are_checked_with_the_adapters_message() {
     }
 }
 
-/// The official checkpoints, as crates/lattice-vq-candle/tests/official_checkpoints.rs
+/// The official checkpoints, as crates/lattice-vq-testkit/src/suites/official_checkpoints.rs
 /// locates them (`LATTICE_VQ_CHECKPOINTS`, or `shared/reference-checkpoints` beside the
 /// repository).
 fn checkpoint_dir() -> PathBuf {
