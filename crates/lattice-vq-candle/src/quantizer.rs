@@ -1,6 +1,9 @@
 //! The contract every quantizer layer follows.
 
 use candle_core::Tensor;
+use candle_nn::{Init, VarBuilder};
+use lattice_vq_core::QuantizerConfig;
+use lattice_vq_core::network::{QUANTIZER_PREFIX, TensorInit, TensorSpec};
 
 use crate::error::Result;
 use crate::output::{Codes, QuantizerOutput};
@@ -34,4 +37,38 @@ pub trait Quantizer: std::fmt::Debug + Send + Sync {
     /// or last dimension (lattice codes end in D), empty codes, indices outside the
     /// codebook, an invalid basis, or a candle error.
     fn decode(&self, codes: &Codes) -> Result<Tensor>;
+}
+
+/// The layer's `N` variables as `QuantizerConfig::tensors` lists them (names under the
+/// layer's `vb`, shapes, initialisation), got or created in that order.
+///
+/// # Errors
+/// An invalid config, or a candle error.
+pub(crate) fn variables<const N: usize>(
+    config: QuantizerConfig,
+    vb: &VarBuilder,
+) -> Result<[Tensor; N]> {
+    let prefix = format!("{QUANTIZER_PREFIX}.");
+    let variable = |spec: TensorSpec| {
+        let init = match spec.init {
+            TensorInit::Uniform { half_width } | TensorInit::LatticeBasis { half_width } => {
+                Init::Uniform {
+                    lo: -half_width,
+                    up: half_width,
+                }
+            }
+            TensorInit::Normal { mean, std } => Init::Randn { mean, stdev: std },
+            TensorInit::Zeros => Init::Const(0.0),
+        };
+        let name = spec.name.strip_prefix(&prefix).unwrap_or(&spec.name);
+        Ok(vb.get_with_hints(spec.shape, name, init)?)
+    };
+    let tensors: Vec<Tensor> = config
+        .tensors()?
+        .into_iter()
+        .map(variable)
+        .collect::<Result<_>>()?;
+    let count = tensors.len();
+    <[Tensor; N]>::try_from(tensors)
+        .map_err(|_| candle_core::Error::Msg(format!("{count} tensors, not {N}")).into())
 }

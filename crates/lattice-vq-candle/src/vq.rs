@@ -2,10 +2,10 @@
 
 use candle_core::WithDType;
 use candle_core::{DType, Tensor};
-use candle_nn::{Init, VarBuilder};
+use candle_nn::VarBuilder;
 use lattice_vq_core::LatticeFloat;
-use lattice_vq_core::VectorQuantizerConfig;
 use lattice_vq_core::vq::FastSearchBound;
+use lattice_vq_core::{QuantizerConfig, VectorQuantizerConfig};
 use ndarray::{Array2, LinalgScalar};
 
 use crate::error::{Error, Result};
@@ -13,7 +13,7 @@ use crate::output::{
     Codes, LossParts, QuantizerOutput, code_rows, first_non_finite, restore, restore_codes,
     sum_is_finite, to_rows, zero_like_scalar,
 };
-use crate::quantizer::Quantizer;
+use crate::quantizer::{Quantizer, variables};
 
 /// Vector quantizer of the VQ-VAE (paper Eq. 1-2) in candle tensor ops: the codebook
 /// `embedding.weight` `(K, D)` (`QuantizerConfig::tensors` gives its initialisation), the
@@ -25,7 +25,7 @@ use crate::quantizer::Quantizer;
 /// ```
 /// use candle_core::{DType, Device, Tensor};
 /// use candle_nn::{VarBuilder, VarMap};
-/// use lattice_vq_core::VectorQuantizerConfig;
+/// use lattice_vq_core::{QuantizerConfig, VectorQuantizerConfig};
 /// use lattice_vq_candle::{vector_quantizer, Quantizer};
 ///
 /// let varmap = VarMap::new();
@@ -51,22 +51,12 @@ pub fn vector_quantizer(config: &VectorQuantizerConfig, vb: VarBuilder) -> Resul
 }
 
 impl VectorQuantizer {
-    /// Get or create the codebook under `vb`, initialised `U(-1/K, 1/K)` when created.
+    /// Get or create the codebook under `vb` (`QuantizerConfig::tensors`).
     ///
     /// # Errors
     /// An invalid config or a candle error.
     pub fn new(config: &VectorQuantizerConfig, vb: VarBuilder) -> Result<Self> {
-        config.validate()?;
-        let half_width = config.init_half_width();
-        let init = Init::Uniform {
-            lo: -half_width,
-            up: half_width,
-        };
-        let codebook = vb.pp("embedding").get_with_hints(
-            (config.codebook_size, config.dim),
-            "weight",
-            init,
-        )?;
+        let [codebook] = variables(QuantizerConfig::Vq(*config), &vb)?;
         Ok(Self {
             codebook,
             config: *config,

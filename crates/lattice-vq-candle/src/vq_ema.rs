@@ -1,14 +1,14 @@
 //! The VQ-VAE baseline whose codebook follows exponential moving averages.
 
 use candle_core::{DType, Tensor, Var};
-use candle_nn::{Init, VarBuilder};
-use lattice_vq_core::VectorQuantizerEmaConfig;
+use candle_nn::VarBuilder;
+use lattice_vq_core::{QuantizerConfig, VectorQuantizerEmaConfig};
 
 use crate::error::Result;
 use crate::output::{
     Codes, LossParts, QuantizerOutput, restore, restore_codes, to_rows, zero_like_scalar,
 };
-use crate::quantizer::Quantizer;
+use crate::quantizer::{Quantizer, variables};
 use crate::vq::{decode_indices, nearest_codewords};
 
 /// VQ-VAE with an EMA codebook in candle tensor ops: the state `embedding.weight`, `ema_w`
@@ -22,7 +22,7 @@ use crate::vq::{decode_indices, nearest_codewords};
 /// ```
 /// use candle_core::{DType, Device, Tensor};
 /// use candle_nn::{VarBuilder, VarMap};
-/// use lattice_vq_core::VectorQuantizerEmaConfig;
+/// use lattice_vq_core::{QuantizerConfig, VectorQuantizerEmaConfig};
 /// use lattice_vq_candle::{vector_quantizer_ema, Quantizer};
 ///
 /// let varmap = VarMap::new();
@@ -54,21 +54,12 @@ pub fn vector_quantizer_ema(
 }
 
 impl VectorQuantizerEma {
-    /// Get or create the codebook and its EMA state under `vb`.
+    /// Get or create the codebook and its EMA state under `vb` (`QuantizerConfig::tensors`).
     ///
     /// # Errors
     /// An invalid config or a candle error.
     pub fn new(config: &VectorQuantizerEmaConfig, vb: VarBuilder) -> Result<Self> {
-        config.validate()?;
-        let shape = (config.codebook_size, config.dim);
-        let normal = Init::Randn {
-            mean: 0.0,
-            stdev: 1.0,
-        };
-        let codebook = vb.pp("embedding").get_with_hints(shape, "weight", normal)?;
-        let ema_w = vb.get_with_hints(shape, "ema_w", normal)?;
-        let cluster_size =
-            vb.get_with_hints(config.codebook_size, "ema_cluster_size", Init::Const(0.0))?;
+        let [codebook, ema_w, cluster_size] = variables(QuantizerConfig::VqEma(*config), &vb)?;
         Ok(Self {
             codebook,
             ema_w,

@@ -6,8 +6,8 @@
 mod diagonal;
 
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{Init, VarBuilder};
-use lattice_vq_core::{DiagonalLattice, LatticeQuantizerConfig};
+use candle_nn::VarBuilder;
+use lattice_vq_core::{DiagonalLattice, LatticeQuantizerConfig, QuantizerConfig};
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
@@ -15,7 +15,7 @@ use crate::lattice_ops::{self, CoreLattice, Element, LatticeOp};
 use crate::output::{
     Codes, LossParts, QuantizerOutput, code_rows, restore, restore_codes, to_rows,
 };
-use crate::quantizer::Quantizer;
+use crate::quantizer::{Quantizer, variables};
 
 /// The lattice of [`LatticeQuantizer`]: the paper's diagonal one.
 type Kind = diagonal::Diagonal;
@@ -85,24 +85,17 @@ fn host<T: Element>(t: &Tensor) -> Result<Vec<T>> {
 }
 
 impl LatticeQuantizer {
-    /// Get or create the basis `embedding.weight` under `vb`, initialised `U(-r, r)` (Eq. 6)
-    /// when created, and drawn again as `lattice_vq_core::init::redraw_until_valid` says.
+    /// Get or create the basis `embedding.weight` under `vb` (`QuantizerConfig::tensors`),
+    /// drawn again when created as `lattice_vq_core::init::redraw_until_valid` says.
     ///
     /// # Errors
     /// An invalid config, a stored basis of the wrong shape or one that breaks the core's
     /// rules, or a candle error.
     pub fn new(config: &LatticeQuantizerConfig, vb: VarBuilder) -> Result<Self> {
-        config.validate()?;
-        let half_width = config.init_half_width()?;
-        let init = Init::Uniform {
-            lo: -half_width,
-            up: half_width,
-        };
-        let vb = vb.pp("embedding");
-        let created = !vb.contains_tensor("weight");
-        let weight = vb.get_with_hints((1, config.dim), "weight", init)?;
+        let created = !vb.contains_tensor("embedding.weight");
+        let [weight] = variables(QuantizerConfig::Lattice(*config), &vb)?;
         if created {
-            diagonal::redraw_until_valid(&weight, half_width)?;
+            diagonal::redraw_until_valid(&weight, config.init_half_width()?)?;
         }
         let quantizer = Self {
             weight,
