@@ -1,9 +1,11 @@
-//! Integration tests of lattice-vq-tch, built as one binary. Each test runs libtorch on one
-//! thread: tests run in parallel and OpenMP threads collapse when they share cores.
+//! Integration tests of lattice-vq-tch, built as one binary: the test kit's conformance
+//! suites on libtorch's CPU (`core_parity::...`, `layouts::...`, `ema::...`,
+//! `bad_input::...`, `models::...`, `official_checkpoints::...`; the backend is in kit.rs)
+//! and the contract items that are tch's own (contract.rs).
 
-mod bad_input;
 mod contract;
-mod core_parity;
-mod ema;
-mod official_checkpoints;
-mod support;
+mod kit;
+
+use kit::TchCpu;
+
+lattice_vq_testkit::conformance_tests!(backend: TchCpu::new());
