@@ -2,79 +2,21 @@
 
 use candle_core::{DType, Tensor};
 use lattice_vq_core::layout::{self, LatentLayout};
+use lattice_vq_core::output;
 
 use crate::error::{Error, Result};
 
-/// What a quantizer's [`quantize`](crate::Quantizer::quantize) returns: a named struct, the
-/// same for LL-VQ, VQ and VQ-EMA (and the same as `lattice_vq_tch::QuantizerOutput`).
-///
-/// # Shapes
-/// As `lattice_vq_core::layout` says: `quantized` and `points` in the latents' shape,
-/// lattice codes (`I32`) `(..., D)` and indices (`I64`) `(...)` in their leading shape
-/// (`(N, H, W)` for `(N, D, H, W)` images). For images `quantized` and `points` are views
-/// of channels-last memory as the quantizer computes it (`contiguous()` gives NCHW memory).
-/// `loss` and the parts are scalars.
-#[derive(Debug, Clone)]
-pub struct QuantizerOutput {
-    /// Straight-through output `z + sg(e - z)`: the value of `e`, the gradient of `z`.
-    pub quantized: Tensor,
-    /// The points `e` themselves (lattice points `b * v` or codewords), detached, in the
-    /// shape of `quantized`; [`Quantizer::decode`](crate::Quantizer::decode) of `codes`
-    /// gives them again.
-    pub points: Tensor,
-    /// The integer codes, their kind said by the type.
-    pub codes: Codes,
-    /// Total quantizer loss, `embedding + commitment_cost * commitment + sparsity_cost * size`
-    /// (the terms a quantizer does not have are zero).
-    pub loss: Tensor,
-    /// The unweighted parts of `loss`.
-    pub parts: LossParts,
-}
+/// What a quantizer's [`quantize`](crate::Quantizer::quantize) returns
+/// (`lattice_vq_core::output::QuantizerOutput`): lattice codes are `I32`, indices `I64`; for
+/// images `quantized` and `points` are views of channels-last memory as the quantizer
+/// computes it (`contiguous()` gives NCHW memory).
+pub type QuantizerOutput = output::QuantizerOutput<Tensor>;
 
-/// A quantizer's codes: lattice coordinates (LL-VQ) or codeword indices (VQ, VQ-EMA).
-#[derive(Debug, Clone)]
-pub enum Codes {
-    /// Integer lattice coordinates `v` with `e = B v`, `I32`, shape `(..., D)`.
-    Lattice(Tensor),
-    /// Codeword indices into a `K x D` codebook, `I64`, shape `(...)`.
-    Indices(Tensor),
-}
+/// A quantizer's codes (`lattice_vq_core::output::Codes`), the kind said by the variant.
+pub type Codes = output::Codes<Tensor>;
 
-impl Codes {
-    /// The codes' tensor, whichever kind they are.
-    pub fn tensor(&self) -> &Tensor {
-        match self {
-            Codes::Lattice(t) | Codes::Indices(t) => t,
-        }
-    }
-
-    /// The lattice coordinates, if these are lattice codes.
-    pub fn lattice(&self) -> Option<&Tensor> {
-        match self {
-            Codes::Lattice(t) => Some(t),
-            Codes::Indices(_) => None,
-        }
-    }
-
-    /// The codeword indices, if these are indices.
-    pub fn indices(&self) -> Option<&Tensor> {
-        match self {
-            Codes::Indices(t) => Some(t),
-            Codes::Lattice(_) => None,
-        }
-    }
-}
-
-/// The unweighted terms of the quantizer loss (paper Eq. 7-8; see `lattice_vq_core::loss`).
-#[derive(Debug, Clone)]
-pub struct LossParts {
-    /// `mean((e - sg(z))^2)`: trains the basis or codebook (zero for VQ-EMA).
-    pub embedding: Tensor,
-    /// `mean((sg(e) - z)^2)`: trains the encoder.
-    pub commitment: Tensor,
-    /// `-||b||_1` for LL-VQ, zero otherwise.
-    pub size: Tensor,
-}
+/// The unweighted terms of the quantizer loss (`lattice_vq_core::output::LossParts`).
+pub type LossParts = output::LossParts<Tensor>;
 
 /// Latents flattened to contiguous `(rows, D)` in the row order of their
 /// [`LatentLayout`] (NHWC for images, as the official code flattens them, so row indices in
