@@ -1,9 +1,8 @@
 //! Which codes another computation could give: the boundary cases of quantization, measured
 //! in the tests' own latents, and the code-count budgets they imply.
 //!
-//! A copy of crates/lattice-vq-candle/tests/boundary.rs (shared today by the tch and candle
-//! test binaries), for the [`official_checkpoints`](crate::suites::official_checkpoints)
-//! suite. Another machine, or another backend, sums the encoder's convolutions in another
+//! Used by the [`official_checkpoints`](crate::suites::official_checkpoints) suite and by
+//! the cross-backend test (crates/lattice-vq-experiments/tests/training/cross_backend.rs). Another machine, or another backend, sums the encoder's convolutions in another
 //! order, so its f32 latents differ from ours in their last bits. How far is measured: every
 //! [`EXACT_EVERY`]-th batch also goes through the encoder in f64, and our f32 latents'
 //! largest deviation from those bounds, with the factors below, where another computation's

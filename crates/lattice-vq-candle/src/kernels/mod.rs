@@ -1,7 +1,8 @@
 //! The CPU kernels this crate gives candle: convolutions whose forward and backward passes
 //! are matrix products on image chunks, the reference model's fused activations, and the
 //! single-threaded matrix product under both. Nothing here is lattice math: the kernels work
-//! on any `f32`/`f64` tensors ([`KernelFloat`](element)), and the layers call them.
+//! on any `f32`/`f64` tensors (their own element trait, `KernelFloat` in `element.rs`), and the
+//! layers call them.
 //!
 //! - [`conv2d`] and [`conv_transpose2d`]: PyTorch's convolutions, on the CPU as `im2col`,
 //!   one matrix product per image chunk and `col2im` (`conv`), with candle's own kernels on
