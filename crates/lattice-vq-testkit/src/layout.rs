@@ -7,78 +7,34 @@ use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn};
 use crate::failure::Failure;
 use crate::types::Codes;
 
-/// Where rows came from, and so how outputs are shaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// `(N, D)`.
-    Rows {
-        /// N.
-        n: usize,
-    },
-    /// `(B, T, D)`, rows in row-major order.
-    Sequence {
-        /// B.
-        batch: usize,
-        /// T.
-        steps: usize,
-    },
-    /// `(N, D, H, W)`, rows in NHWC order.
-    Image {
-        /// N.
-        n: usize,
-        /// H.
-        height: usize,
-        /// W.
-        width: usize,
-    },
-}
+/// Where rows came from, and so how outputs are shaped: the core's rule
+/// (`lattice_vq_core::layout`), which the adapters follow too.
+pub use lattice_vq_core::layout::LatentLayout as Layout;
 
-impl Layout {
-    /// The number of rows.
-    pub fn rows(&self) -> usize {
-        match *self {
-            Self::Rows { n } => n,
-            Self::Sequence { batch, steps } => batch * steps,
-            Self::Image { n, height, width } => n * height * width,
-        }
-    }
-
-    /// The shape of latents, `quantized` and `points` for `dim`.
-    pub fn shape(&self, dim: usize) -> Vec<usize> {
-        match *self {
-            Self::Rows { n } => vec![n, dim],
-            Self::Sequence { batch, steps } => vec![batch, steps, dim],
-            Self::Image { n, height, width } => vec![n, dim, height, width],
-        }
-    }
-
-    /// The shape of lattice codes for `dim`.
-    pub fn lattice_codes_shape(&self, dim: usize) -> Vec<usize> {
-        let mut shape = self.index_shape();
-        shape.push(dim);
-        shape
-    }
-
-    /// The shape of codeword indices.
-    pub fn index_shape(&self) -> Vec<usize> {
-        match *self {
-            Self::Rows { n } => vec![n],
-            Self::Sequence { batch, steps } => vec![batch, steps],
-            Self::Image { n, height, width } => vec![n, height, width],
-        }
-    }
-
+/// Values in a [`Layout`] from `(N, D)` rows: what the suites build their inputs and
+/// expected outputs with (ndarray only; the core's layout knows shapes, not arrays).
+pub trait Restore {
     /// `(N, D)` rows laid out in this layout (the inverse of [`to_rows`]).
     ///
     /// # Panics
     /// When the number of rows is not this layout's.
-    pub fn restore<T: Clone>(&self, rows: &Array2<T>) -> ArrayD<T> {
+    fn restore<T: Clone>(&self, rows: &Array2<T>) -> ArrayD<T>;
+
+    /// Per-row lattice codes `(N, D)` in this layout's code shape.
+    fn restore_lattice_codes(&self, codes: &Array2<i32>) -> ArrayD<i32>;
+
+    /// Per-row indices `(N,)` in this layout's index shape.
+    fn restore_indices(&self, indices: &Array1<i64>) -> ArrayD<i64>;
+}
+
+impl Restore for Layout {
+    fn restore<T: Clone>(&self, rows: &Array2<T>) -> ArrayD<T> {
         let dim = rows.ncols();
         assert_eq!(rows.nrows(), self.rows(), "rows for {self:?}");
         let flat = rows.as_standard_layout().to_owned();
         match *self {
             Self::Rows { .. } | Self::Sequence { .. } => flat
-                .into_shape_with_order(IxDyn(&self.shape(dim)))
+                .into_shape_with_order(IxDyn(&self.latent_shape(dim)))
                 .expect("row-major rows"),
             Self::Image { n, height, width } => flat
                 .into_shape_with_order(IxDyn(&[n, height, width, dim]))
@@ -89,18 +45,16 @@ impl Layout {
         }
     }
 
-    /// Per-row lattice codes `(N, D)` in this layout's code shape.
-    pub fn restore_lattice_codes(&self, codes: &Array2<i32>) -> ArrayD<i32> {
+    fn restore_lattice_codes(&self, codes: &Array2<i32>) -> ArrayD<i32> {
         let dim = codes.ncols();
         codes
             .as_standard_layout()
             .to_owned()
-            .into_shape_with_order(IxDyn(&self.lattice_codes_shape(dim)))
+            .into_shape_with_order(IxDyn(&self.lattice_code_shape(dim)))
             .expect("row-major codes")
     }
 
-    /// Per-row indices `(N,)` in this layout's index shape.
-    pub fn restore_indices(&self, indices: &Array1<i64>) -> ArrayD<i64> {
+    fn restore_indices(&self, indices: &Array1<i64>) -> ArrayD<i64> {
         indices
             .clone()
             .into_shape_with_order(IxDyn(&self.index_shape()))
@@ -127,12 +81,7 @@ pub fn to_rows<T: Clone>(
             ),
         )
     };
-    let layout = match *shape.as_slice() {
-        [n, d] if d == dim => Layout::Rows { n },
-        [batch, steps, d] if d == dim => Layout::Sequence { batch, steps },
-        [n, d, height, width] if d == dim => Layout::Image { n, height, width },
-        _ => return Err(bad()),
-    };
+    let layout = Layout::of_latents(&shape, dim).ok_or_else(bad)?;
     let view = match layout {
         Layout::Image { .. } => values.view().permuted_axes(IxDyn(&[0, 2, 3, 1])),
         _ => values.view(),
@@ -155,12 +104,7 @@ pub fn codes_to_rows(codes: &Codes, dim: usize) -> Result<(CodeRows, Layout), Fa
     let shape = codes.shape().to_vec();
     let bad =
         |rule: &str| Failure::input_shape("codes", format!("codes have shape {shape:?}: {rule}"));
-    let index_layout = |s: &[usize]| match *s {
-        [n] => Some(Layout::Rows { n }),
-        [batch, steps] => Some(Layout::Sequence { batch, steps }),
-        [n, height, width] => Some(Layout::Image { n, height, width }),
-        _ => None,
-    };
+    let index_layout = Layout::of_indices;
     match codes {
         Codes::Lattice(c) => {
             let rule = format!("lattice codes are (N, {dim}), (B, T, {dim}) or (N, H, W, {dim})");

@@ -2,7 +2,7 @@
 //! sequences, and `to_rows` inverting `restore` on any shape.
 
 use lattice_vq_testkit::Codes;
-use lattice_vq_testkit::layout::{CodeRows, Layout, codes_to_rows, to_rows};
+use lattice_vq_testkit::layout::{CodeRows, Layout, Restore, codes_to_rows, to_rows};
 use ndarray::{Array2, ArrayD, IxDyn, array};
 use proptest::prelude::*;
 
@@ -21,7 +21,7 @@ fn images_are_flattened_in_nhwc_order() {
         }
     );
     assert_eq!(layout.restore(&rows), image);
-    assert_eq!(layout.lattice_codes_shape(2), vec![1, 1, 2, 2]);
+    assert_eq!(layout.lattice_code_shape(2), vec![1, 1, 2, 2]);
     assert_eq!(layout.index_shape(), vec![1, 1, 2]);
 }
 
@@ -69,7 +69,7 @@ proptest! {
     fn to_rows_inverts_restore(layout in layouts(), dim in 1usize..4) {
         let rows = Array2::from_shape_fn((layout.rows(), dim), |(r, c)| (r * 10 + c) as f64);
         let laid_out = layout.restore(&rows);
-        prop_assert_eq!(laid_out.shape(), &layout.shape(dim)[..]);
+        prop_assert_eq!(laid_out.shape(), &layout.latent_shape(dim)[..]);
         let (back, found) = to_rows(&laid_out, dim, "latents").unwrap();
         prop_assert_eq!(back, rows.clone());
         prop_assert_eq!(found, layout);

@@ -13,7 +13,7 @@ use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2};
 
 use crate::backend::Backend;
 use crate::failure::Failure;
-use crate::layout::{CodeRows, codes_to_rows, to_rows};
+use crate::layout::{CodeRows, Restore, codes_to_rows, to_rows};
 use crate::types::{Codes, DType, EmaState, Gradients, Input, LayerState, Quantization};
 
 /// The reference backend (stateless: each layer holds its own values).

@@ -10,7 +10,7 @@ use ndarray::{Array2, Axis};
 use super::support::{array, assert_close, layer, matrix};
 use crate::backend::Backend;
 use crate::inputs::{latents, uniform};
-use crate::layout::{Layout, rows_of};
+use crate::layout::{Layout, Restore, rows_of};
 use crate::oracle;
 use crate::types::{Codes, DType, Input};
 

@@ -11,7 +11,7 @@ use super::support::{failure, layer, matrix};
 use crate::backend::Backend;
 use crate::failure::Failure;
 use crate::inputs::{latents, uniform};
-use crate::layout::{Layout, rows_of};
+use crate::layout::{Layout, Restore, rows_of};
 use crate::types::{Codes, DType, Input};
 
 const DIM: usize = 4;
@@ -96,7 +96,7 @@ pub fn every_layout_quantizes_as_its_rows<B: Backend>(backend: &B) {
                     "{what}: codes' kind"
                 );
                 let expected_shape = if lattice {
-                    layout.lattice_codes_shape(DIM)
+                    layout.lattice_code_shape(DIM)
                 } else {
                     layout.index_shape()
                 };
