@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::Tensor;
 use candle_nn::VarMap;
-use lattice_vq_core::checkpoint::{CheckpointMismatch, check_checkpoint};
+use lattice_vq_core::checkpoint;
 
 use crate::error::{Error, Result};
 
@@ -16,9 +16,9 @@ use crate::error::{Error, Result};
 /// variables reads the file too, and reports every tensor in it as unexpected.
 ///
 /// # Errors
-/// [`Error::Io`] for a missing or unreadable file, [`Error::Checkpoint`] for a truncated or
-/// corrupt one (both naming the path); [`Error::MissingTensor`], [`Error::TensorShape`] or
-/// [`Error::UnexpectedTensors`] for a file of another model.
+/// The core's `Io` for a missing or unreadable file, `Checkpoint` for a truncated or corrupt
+/// one (both naming the path); `MissingTensor`, `TensorShape` or `UnexpectedTensors` for a
+/// file of another model; [`Error::Poisoned`].
 ///
 /// # Example
 /// ```no_run
@@ -35,33 +35,21 @@ use crate::error::{Error, Result};
 /// ```
 pub fn load_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let display = path.display().to_string();
-    let variables = varmap.data().lock().map_err(|_| poisoned())?;
+    let variables = varmap.data().lock().map_err(|_| Error::Poisoned)?;
     let device = variables
         .values()
         .next()
         .map_or(candle_core::Device::Cpu, |v| v.device().clone());
-    let stored = candle_core::safetensors::load(path, &device).map_err(|e| match e {
-        // candle's errors do not say which file: ours do.
-        candle_core::Error::Io(source) => Error::Io {
-            path: display.clone(),
-            source,
-        },
-        other => Error::Checkpoint {
-            path: display.clone(),
-            message: other.to_string(),
-        },
-    })?;
+    // candle's I/O errors do not say which file: ours do.
+    checkpoint::check_readable(path)?;
+    let stored = candle_core::safetensors::load(path, &device)
+        .map_err(|e| checkpoint::unreadable(path, e))?;
     let model: Vec<_> = variables.iter().map(|(name, v)| (name, v.dims())).collect();
     let file: Vec<_> = stored.iter().map(|(name, t)| (name, t.dims())).collect();
-    check_checkpoint(&model, &file).map_err(|mismatch| mismatch_error(&display, mismatch))?;
+    checkpoint::check_checkpoint(&model, &file).map_err(|mismatch| mismatch.at(path))?;
     let mut updates = Vec::with_capacity(variables.len());
     for (name, variable) in variables.iter() {
-        let missing = || Error::MissingTensor {
-            path: display.clone(),
-            name: name.clone(),
-        };
-        let source = stored.get(name).ok_or_else(missing)?;
+        let source = &stored[name];
         updates.push((
             variable,
             source
@@ -84,71 +72,26 @@ pub fn save_checkpoint(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     let tensors: HashMap<String, Tensor> = varmap
         .data()
         .lock()
-        .map_err(|_| poisoned())?
+        .map_err(|_| Error::Poisoned)?
         .iter()
         .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
         .collect();
     save_tensors(&tensors, path)
 }
 
-/// Write `tensors` to a safetensors file, atomically: the bytes go to a hidden temporary
-/// file beside `path` (`.NAME.PID.tmp`), which then replaces `path` in one rename. The file
-/// gets the permissions of any new file (`0666` less the umask), not the `0600` of a
-/// temporary file that `candle_core::safetensors::save` would give it.
+/// Write `tensors` to a safetensors file, atomically
+/// (`lattice_vq_core::checkpoint::write_atomically`: a hidden temporary file beside `path`,
+/// then one rename). The file gets the permissions of any new file (`0666` less the umask),
+/// not the `0600` of a temporary file that `candle_core::safetensors::save` would give it.
 ///
 /// # Errors
-/// [`Error::Checkpoint`] if the tensors cannot be serialized; [`Error::Io`] naming `path` if
-/// writing or renaming fails (a full disk, say); the temporary file is removed then and
-/// `path` is left as it was.
+/// The core's `Checkpoint` if the tensors cannot be serialized; `Io` naming `path` if writing
+/// or renaming fails (a full disk, say): `path` is then left as it was.
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let bytes = safetensors::serialize(tensors, None).map_err(|e| Error::Checkpoint {
-        path: path.display().to_string(),
-        message: format!("cannot serialize the tensors: {e}"),
-    })?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
-    let temporary = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written =
-        std::fs::write(&temporary, &bytes).and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(io(source));
-    }
-    Ok(())
-}
-
-/// The core's checkpoint mismatch as this crate's error naming the file.
-fn mismatch_error(path: &str, mismatch: CheckpointMismatch) -> Error {
-    let path = path.to_owned();
-    match mismatch {
-        CheckpointMismatch::Missing { name } => Error::MissingTensor { path, name },
-        CheckpointMismatch::Shape {
-            name,
-            expected,
-            found,
-        } => Error::TensorShape {
-            path,
-            name,
-            expected,
-            found,
-        },
-        CheckpointMismatch::Unexpected { names } => Error::UnexpectedTensors {
-            path,
-            names: names.join(", "),
-        },
-    }
-}
-
-fn poisoned() -> Error {
-    Error::Poisoned
+    let bytes = safetensors::serialize(tensors, None)
+        .map_err(|e| checkpoint::unreadable(path, format!("cannot serialize the tensors: {e}")))?;
+    Ok(checkpoint::write_atomically(path, |temporary| {
+        std::fs::write(temporary, &bytes).map_err(|e| checkpoint::io_error(path, &e))
+    })?)
 }

@@ -4,7 +4,7 @@ use candle_core::{DType, Tensor};
 use lattice_vq_core::layout::{self, LatentLayout};
 use lattice_vq_core::output;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, input_shape};
 
 /// What a quantizer's [`quantize`](crate::Quantizer::quantize) returns
 /// (`lattice_vq_core::output::QuantizerOutput`): lattice codes are `I32`, indices `I64`; for
@@ -27,27 +27,24 @@ pub(crate) fn to_rows(
     dim: usize,
     dtype: DType,
 ) -> Result<(Tensor, LatentLayout)> {
-    let size = latents.dims().to_vec();
     if !matches!(latents.dtype(), DType::F32 | DType::F64) {
-        return Err(Error::InputShape {
-            what: "latents",
-            found: size,
-            requirement: format!("must be F32 or F64, not {:?}", latents.dtype()),
-        });
+        let requirement = format!("must be F32 or F64, not {:?}", latents.dtype());
+        return Err(input_shape("latents", latents, requirement));
     }
     if latents.dtype() != dtype {
-        return Err(Error::DtypeMismatch {
+        return Err(lattice_vq_core::Error::DtypeMismatch {
             what: "latents",
-            found: latents.dtype(),
-            expected: dtype,
-        });
+            found: format!("{:?}", latents.dtype()),
+            expected: format!("{dtype:?}"),
+        }
+        .into());
     }
-    let Some(layout) = LatentLayout::of_latents(&size, dim) else {
-        return Err(Error::InputShape {
-            what: "latents",
-            found: size,
-            requirement: layout::latents_requirement(dim),
-        });
+    let Some(layout) = LatentLayout::of_latents(latents.dims(), dim) else {
+        return Err(input_shape(
+            "latents",
+            latents,
+            layout::latents_requirement(dim),
+        ));
     };
     let rows = match layout {
         LatentLayout::Rows { .. } => latents.contiguous()?,
@@ -72,11 +69,7 @@ pub(crate) fn code_rows(
     lattice: bool,
 ) -> Result<(Tensor, LatentLayout)> {
     let size = codes.dims().to_vec();
-    let bad = |requirement: String| Error::InputShape {
-        what: "codes",
-        found: size.clone(),
-        requirement,
-    };
+    let bad = |requirement: String| input_shape("codes", codes, requirement);
     let (expected, kind) = if lattice {
         (DType::I32, "lattice codes")
     } else {
@@ -129,30 +122,4 @@ pub(crate) fn restore_codes(layout: LatentLayout, codes: &Tensor) -> Result<Tens
 /// A zero scalar of `like`'s dtype and device, for loss terms a quantizer does not have.
 pub(crate) fn zero_like_scalar(like: &Tensor) -> Result<Tensor> {
     Ok(Tensor::zeros((), like.dtype(), like.device())?)
-}
-
-/// The core error for the first non-finite latent of contiguous `(rows, D)` latents, if any.
-pub(crate) fn first_non_finite(rows: &Tensor) -> Result<Option<lattice_vq_core::Error>> {
-    let values = rows.to_dtype(DType::F64)?.to_vec2::<f64>()?;
-    for (row, values) in values.iter().enumerate() {
-        if let Some(col) = values.iter().position(|v| !v.is_finite()) {
-            let value = values[col];
-            return Ok(Some(lattice_vq_core::Error::NonFiniteLatent {
-                row,
-                col,
-                value,
-            }));
-        }
-    }
-    Ok(None)
-}
-
-/// Whether every element of `t` is finite, with one reduction: a sum is finite exactly when
-/// no term is NaN or infinite, as long as it does not overflow (callers sum values whose
-/// total stays far below the float range, or treat an overflow as a failure to re-check).
-pub(crate) fn sum_is_finite(t: &Tensor) -> Result<bool> {
-    Ok(t.sum_all()?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?
-        .is_finite())
 }

@@ -6,7 +6,7 @@ use candle_nn::{Init, VarBuilder};
 use lattice_vq_core::network::{ConvSpec, LEAKY_RELU_SLOPE, QUANTIZER_PREFIX, StageSpec};
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::activation::{Activation, activate};
 use crate::kernels::{conv_transpose2d_channels_last, conv2d_channels_last};
 use crate::lattice::LatticeQuantizer;
@@ -245,19 +245,8 @@ impl VqVae {
         })
     }
 
-    /// `VqVaeConfig::check_image_shape`, as the contract's `InputShape` error naming
-    /// `images` (the core's message is `images has shape [..]: <requirement>`).
+    /// `VqVaeConfig::check_image_shape`: the core's `InputShape` error naming `images`.
     fn check_images(&self, images: &Tensor) -> Result<()> {
-        self.config
-            .check_image_shape(images.dims())
-            .map_err(|error| {
-                let message = error.to_string();
-                let requirement = message.split_once(": ").map_or(&*message, |(_, r)| r);
-                Error::InputShape {
-                    what: "images",
-                    found: images.dims().to_vec(),
-                    requirement: requirement.to_owned(),
-                }
-            })
+        Ok(self.config.check_image_shape(images.dims())?)
     }
 }

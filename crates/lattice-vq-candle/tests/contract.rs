@@ -10,7 +10,9 @@ use lattice_vq_candle::{
     VectorQuantizerEma, VqVaeConfig, lattice_quantizer, load_checkpoint, save_checkpoint,
     vector_quantizer, vector_quantizer_ema, vqvae,
 };
-use lattice_vq_core::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+use lattice_vq_core::{
+    Error as CoreError, LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig,
+};
 
 const DIM: usize = 4;
 
@@ -78,7 +80,10 @@ fn codes_of_the_wrong_kind_or_dtype_do_not_decode() {
     for codes in &bad_lattice {
         let err = lattice.decode(codes).unwrap_err();
         assert!(
-            matches!(err, Error::InputShape { what: "codes", .. }),
+            matches!(
+                err,
+                Error::Core(CoreError::InputShape { what: "codes", .. })
+            ),
             "{codes:?}: {err}"
         );
         assert!(!err.to_string().starts_with("candle"), "{err}");
@@ -92,7 +97,10 @@ fn codes_of_the_wrong_kind_or_dtype_do_not_decode() {
         for codes in &bad_indices {
             let err = q.decode(codes).unwrap_err();
             assert!(
-                matches!(err, Error::InputShape { what: "codes", .. }),
+                matches!(
+                    err,
+                    Error::Core(CoreError::InputShape { what: "codes", .. })
+                ),
                 "{codes:?}: {err}"
             );
         }
@@ -178,7 +186,10 @@ fn checkpoint_errors_name_the_file_and_an_empty_var_map_reads_it() {
     save_checkpoint(&varmap, &file).unwrap();
 
     let err = load_checkpoint(&VarMap::new(), &file).unwrap_err();
-    assert!(matches!(err, Error::UnexpectedTensors { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Core(CoreError::UnexpectedTensors { .. })),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("lattice.embedding.weight"),
         "{err}"
@@ -187,7 +198,7 @@ fn checkpoint_errors_name_the_file_and_an_empty_var_map_reads_it() {
     let absent = dir.join("absent.safetensors");
     for varmap in [VarMap::new(), varmap.clone()] {
         let err = load_checkpoint(&varmap, &absent).unwrap_err();
-        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(matches!(err, Error::Core(CoreError::Io { .. })), "{err}");
         assert!(err.to_string().contains("absent.safetensors"), "{err}");
     }
     let garbage = dir.join("garbage.safetensors");

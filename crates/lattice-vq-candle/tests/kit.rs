@@ -62,17 +62,7 @@ pub struct Model {
 fn failure(error: Error) -> Failure {
     let message = error.to_string();
     match error {
-        Error::Core(e) => Failure::Core(e),
-        Error::InputShape { what, .. } => Failure::input_shape(what, message),
-        Error::DtypeMismatch { what, .. } => Failure::DtypeMismatch {
-            what: what.to_owned(),
-            message,
-        },
-        Error::Checkpoint { .. } => Failure::Checkpoint(message),
-        Error::MissingTensor { .. } => Failure::MissingTensor(message),
-        Error::TensorShape { .. } => Failure::TensorShape(message),
-        Error::UnexpectedTensors { .. } => Failure::UnexpectedTensors(message),
-        Error::Io { .. } => Failure::Io(message),
+        Error::Core(e) => Failure::from(e),
         Error::Candle(_) => Failure::Host(message),
         _ => Failure::Other(message),
     }

@@ -2,7 +2,10 @@
 
 use thiserror::Error;
 
-/// Everything that can go wrong in `lattice-vq-core`.
+/// Everything that can go wrong in `lattice-vq-core`, and the rules every adapter checks on
+/// its tensors and checkpoint files (the `InputShape` to `Io` variants): the adapters' own
+/// error types add only their host framework's error, so a message reads the same whichever
+/// backend produced it.
 ///
 /// Messages are lowercase and name the invariant that was broken, so that a user reading a
 /// training log knows what to fix. Values are reported as `f64` whatever the float type.
@@ -139,23 +142,81 @@ pub enum Error {
         /// The operation that needs a bounded lattice (`codes_to_indices`, ...).
         what: &'static str,
     },
-    /// Images passed to the reference model are not `(N >= 1, C, H, W)` with `H` and `W`
-    /// positive multiples of `2^levels` (see [`crate::VqVaeConfig::check_image_shape`]).
-    #[error(
-        "images has shape {found:?}: must be (N >= 1, {channels}, H, W) with H and W positive \
-         multiples of {factor}"
-    )]
-    ImageShape {
-        /// The shape that was passed.
-        found: Vec<usize>,
-        /// The image channels the model takes.
-        channels: usize,
-        /// `2^levels`, what `H` and `W` must be multiples of.
-        factor: usize,
-    },
     /// A count of code vectors would pass `u64::MAX`.
     #[error("code count overflow: counts must stay below 2^64")]
     CountOverflow,
+    /// An adapter's input tensor has the wrong rank, last dimension or dtype for the layer,
+    /// or codes of the wrong variant, dtype or range.
+    #[error("{what} has shape {found:?}: {requirement}")]
+    InputShape {
+        /// Which input.
+        what: &'static str,
+        /// Its shape.
+        found: Vec<usize>,
+        /// What the input must satisfy.
+        requirement: String,
+    },
+    /// A float input of another dtype than the layer's variables, for example `F64` latents
+    /// for an `F32` layer.
+    #[error("{what}: dtype {found} does not match the layer's {expected}")]
+    DtypeMismatch {
+        /// Which input.
+        what: &'static str,
+        /// Its dtype, as both adapters spell it (`F32`, `F64`, ...).
+        found: String,
+        /// The layer's dtype.
+        expected: String,
+    },
+    /// A checkpoint file is not safetensors (truncated, corrupt, another format), or its
+    /// tensors could not be written.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: String,
+        /// What the safetensors reader or writer said.
+        message: String,
+    },
+    /// A checkpoint lacks a tensor the model needs ([`crate::checkpoint::check_checkpoint`]).
+    #[error("checkpoint {path} has no tensor {name}: every model tensor must be present")]
+    MissingTensor {
+        /// The checkpoint file.
+        path: String,
+        /// The missing tensor's name.
+        name: String,
+    },
+    /// A checkpoint tensor has another shape than the model's.
+    #[error("checkpoint {path}: tensor {name} has shape {found:?}, the model needs {expected:?}")]
+    TensorShape {
+        /// The checkpoint file.
+        path: String,
+        /// The tensor's name.
+        name: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The checkpoint's shape.
+        found: Vec<usize>,
+    },
+    /// A checkpoint holds tensors the model does not have (another quantizer or dataset).
+    #[error(
+        "checkpoint {path} has tensors the model lacks ({names}): it was saved from another \
+         model configuration"
+    )]
+    UnexpectedTensors {
+        /// The checkpoint file.
+        path: String,
+        /// The extra tensors' names, comma-separated.
+        names: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What kind of I/O failure it was (`NotFound`, ...).
+        kind: std::io::ErrorKind,
+        /// The operating system's message.
+        message: String,
+    },
 }
 
 /// `Result` with this crate's [`enum@Error`].

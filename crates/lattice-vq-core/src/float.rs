@@ -11,8 +11,11 @@ mod sealed {
 }
 
 /// A float type lattice-vq-core computes in: implemented for `f32` and `f64` only (sealed).
+/// It is an `ndarray` matrix-product scalar too, so that every generic core function over
+/// arrays takes any `LatticeFloat`.
 pub trait LatticeFloat:
     Float
+    + ndarray::LinalgScalar
     + FromPrimitive
     + ToPrimitive
     + Debug

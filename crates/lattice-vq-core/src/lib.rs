@@ -73,6 +73,7 @@ mod shape;
 pub mod sketch;
 pub mod usage;
 pub mod vq;
+pub mod vq_certificate;
 pub mod vq_loss;
 
 pub use codes::{CodeVector, UniqueCodes, code_key};

@@ -11,4 +11,5 @@ mod quantize_props;
 mod support;
 mod ties;
 mod vq;
+mod vq_certificate;
 mod vq_loss;

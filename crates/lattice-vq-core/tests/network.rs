@@ -311,15 +311,10 @@ fn image_shapes_are_checked_with_the_adapters_message() {
         &[1, 1, 3, 1024, 1024],
     ] {
         let err = ffhq.check_image_shape(bad).unwrap_err();
-        assert_eq!(
-            err,
-            Error::ImageShape {
-                found: bad.to_vec(),
-                channels: 3,
-                factor: 4
-            }
+        assert!(
+            matches!(&err, Error::InputShape { what: "images", found, .. } if found == bad),
+            "{err:?}"
         );
-        // The text of lattice_vq_tch::Error::InputShape for the same images.
         assert_eq!(
             err.to_string(),
             format!(

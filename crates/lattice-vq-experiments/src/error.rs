@@ -88,7 +88,7 @@ pub enum Error {
     },
     /// A lattice-vq-core rule was broken (bad latents, codes out of range, bad config).
     #[error(transparent)]
-    Core(#[from] lattice_vq_core::Error),
+    Core(lattice_vq_core::Error),
     /// A name that is none of an option's values (a dataset, quantizer or device).
     #[error("unknown {what} {name:?}: expected one of {expected}")]
     Unknown {
@@ -134,11 +134,7 @@ impl From<candle_core::Error> for Error {
 impl From<lattice_vq_candle::Error> for Error {
     fn from(error: lattice_vq_candle::Error) -> Self {
         match error {
-            lattice_vq_candle::Error::Io { path, source } => Self::Io {
-                path: path.into(),
-                source,
-            },
-            lattice_vq_candle::Error::Core(inner) => Self::Core(inner),
+            lattice_vq_candle::Error::Core(inner) => Self::from_core(inner),
             lattice_vq_candle::Error::Candle(inner) => inner.into(),
             other => Self::CandleAdapter(Box::new(other)),
         }
@@ -159,13 +155,33 @@ impl From<tch::TchError> for Error {
 impl From<lattice_vq_tch::Error> for Error {
     fn from(error: lattice_vq_tch::Error) -> Self {
         match error {
-            lattice_vq_tch::Error::Io { path, source } => Self::Io {
-                path: path.into(),
-                source,
-            },
-            lattice_vq_tch::Error::Core(inner) => Self::Core(inner),
+            lattice_vq_tch::Error::Core(inner) => Self::from_core(inner),
             lattice_vq_tch::Error::Torch(inner) => inner.into(),
             other => Self::TchAdapter(Box::new(other)),
+        }
+    }
+}
+
+impl From<lattice_vq_core::Error> for Error {
+    fn from(error: lattice_vq_core::Error) -> Self {
+        Self::from_core(error)
+    }
+}
+
+impl Error {
+    /// A core error as ours: the adapters' file errors (the core's `Io`) become [`Error::Io`]
+    /// with their path and kind, so that callers can tell a missing file from a bad one.
+    fn from_core(error: lattice_vq_core::Error) -> Self {
+        match error {
+            lattice_vq_core::Error::Io {
+                path,
+                kind,
+                message,
+            } => Self::Io {
+                path: path.into(),
+                source: std::io::Error::new(kind, message),
+            },
+            other => Self::Core(other),
         }
     }
 }

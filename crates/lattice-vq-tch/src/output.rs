@@ -4,7 +4,7 @@ use lattice_vq_core::layout::{self, LatentLayout};
 use lattice_vq_core::output;
 use tch::{Kind, Reduction, Tensor};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, dtype_name, input_shape};
 
 /// What [`Quantizer::quantize`](crate::Quantizer::quantize) returns
 /// (`lattice_vq_core::output::QuantizerOutput`): lattice codes are `Int`, indices `Int64`.
@@ -35,25 +35,23 @@ fn sizes(shape: &[usize]) -> Vec<i64> {
 pub(crate) fn to_rows(latents: &Tensor, dim: usize, kind: Kind) -> Result<(Tensor, LatentLayout)> {
     let found = latents.kind();
     if !matches!(found, Kind::Float | Kind::Double) {
-        return Err(Error::InputShape {
-            what: "latents",
-            found: latents.size(),
-            requirement: format!("must be Float or Double, not {found:?}"),
-        });
+        let requirement = format!("must be Float or Double, not {found:?}");
+        return Err(input_shape("latents", latents, requirement));
     }
     if found != kind {
-        return Err(Error::DtypeMismatch {
+        return Err(lattice_vq_core::Error::DtypeMismatch {
             what: "latents",
-            found,
-            expected: kind,
-        });
+            found: dtype_name(found),
+            expected: dtype_name(kind),
+        }
+        .into());
     }
     let Some(layout) = LatentLayout::of_latents(&dims(latents), dim) else {
-        return Err(Error::InputShape {
-            what: "latents",
-            found: latents.size(),
-            requirement: layout::latents_requirement(dim),
-        });
+        return Err(input_shape(
+            "latents",
+            latents,
+            layout::latents_requirement(dim),
+        ));
     };
     let rows = match layout {
         LatentLayout::Rows { .. } => latents.f_contiguous()?,
@@ -71,13 +69,9 @@ pub(crate) fn to_rows(latents: &Tensor, dim: usize, kind: Kind) -> Result<(Tenso
     Ok((rows, layout))
 }
 
-/// An [`Error::InputShape`] for `codes`.
+/// The core's `InputShape` error for `codes`.
 fn bad_codes(codes: &Tensor, requirement: String) -> Error {
-    Error::InputShape {
-        what: "codes",
-        found: codes.size(),
-        requirement,
-    }
+    input_shape("codes", codes, requirement)
 }
 
 /// Codes of the variant and kind a layer decodes, or the error saying so.
@@ -212,14 +206,4 @@ pub(crate) fn host<T: tch::kind::Element + Copy>(t: &Tensor) -> Result<Vec<T>> {
 /// A zero scalar of `like`'s kind and device, for loss terms a quantizer does not have.
 pub(crate) fn zero_like_scalar(like: &Tensor) -> Result<Tensor> {
     Ok(Tensor::f_zeros([], (like.kind(), like.device()))?)
-}
-
-/// The first row-major position of `rows` where `bad` is true, as (row, column).
-pub(crate) fn first_true(bad: &Tensor, dim: i64) -> Result<Option<(usize, usize)>> {
-    let positions = bad.f_flatten(0, -1)?.f_nonzero()?;
-    if positions.size()[0] == 0 {
-        return Ok(None);
-    }
-    let index = positions.f_get(0)?.f_int64_value(&[0])?;
-    Ok(Some(((index / dim) as usize, (index % dim) as usize)))
 }

@@ -1,9 +1,12 @@
 //! The contract every quantizer layer follows.
 
-use tch::Tensor;
+use lattice_vq_core::network::{QUANTIZER_PREFIX, TensorInit};
+use lattice_vq_core::{LatticeFloat, QuantizerConfig, init};
+use tch::kind::Element;
+use tch::{Kind, Tensor, nn};
 
 use crate::error::Result;
-use crate::output::{Codes, QuantizerOutput};
+use crate::output::{Codes, QuantizerOutput, host};
 
 /// A quantizer layer: LL-VQ ([`LatticeQuantizer`](crate::LatticeQuantizer)), VQ
 /// ([`VectorQuantizer`](crate::VectorQuantizer)) or VQ-EMA
@@ -21,7 +24,7 @@ pub trait Quantizer: std::fmt::Debug + Send {
     ///
     /// # Errors
     /// A shape outside the three layouts, a non-float kind or another float kind than the
-    /// layer's ([`Error::DtypeMismatch`](crate::Error::DtypeMismatch)), empty input,
+    /// layer's ([`Error::DtypeMismatch`](lattice_vq_core::Error::DtypeMismatch)), empty input,
     /// non-finite latents, codes outside `i32` (LL-VQ), an invalid basis or codebook, or a
     /// libtorch error.
     fn quantize(&self, latents: &Tensor, train: bool) -> Result<QuantizerOutput>;
@@ -34,9 +37,72 @@ pub trait Quantizer: std::fmt::Debug + Send {
     /// `(N, H, W, D)`; indices `(N,)`, `(B, T)` or `(N, H, W)`.
     ///
     /// # Errors
-    /// [`Error::InputShape`](crate::Error::InputShape) for codes of the other variant, kind,
+    /// [`Error::InputShape`](lattice_vq_core::Error::InputShape) for codes of the other variant, kind,
     /// rank or last dimension, or indices outside the codebook; a libtorch error.
     fn decode(&self, codes: &Codes) -> Result<Tensor>;
+}
+
+/// The layer's `N` variables as `QuantizerConfig::tensors` lists them (names under the
+/// layer's `path`, shapes, initialisation with a lattice basis drawn again while the core
+/// refuses it, trainable or not), created in that order (the order of the random draws).
+///
+/// # Errors
+/// An invalid config, or a libtorch error.
+pub(crate) fn variables<const N: usize>(
+    config: QuantizerConfig,
+    path: &nn::Path,
+) -> Result<[Tensor; N]> {
+    let prefix = format!("{QUANTIZER_PREFIX}.");
+    let mut tensors = Vec::with_capacity(N);
+    for spec in config.tensors()? {
+        let init = match spec.init {
+            TensorInit::Uniform { half_width } | TensorInit::LatticeBasis { half_width } => {
+                nn::Init::Uniform {
+                    lo: -half_width,
+                    up: half_width,
+                }
+            }
+            TensorInit::Normal { mean, std } => nn::Init::Randn { mean, stdev: std },
+            TensorInit::Zeros => nn::Init::Const(0.0),
+        };
+        let shape: Vec<i64> = spec.shape.iter().map(|&s| s as i64).collect();
+        let tensor = nn::f_init(init, &shape, path.device(), path.kind())?;
+        if let TensorInit::LatticeBasis { half_width } = spec.init {
+            match tensor.kind() {
+                Kind::Float => redraw_until_valid::<f32>(&tensor, half_width)?,
+                _ => redraw_until_valid::<f64>(&tensor, half_width)?,
+            }
+        }
+        let name = spec.name.strip_prefix(&prefix).unwrap_or(&spec.name);
+        let (parents, leaf) = name.rsplit_once('.').unwrap_or(("", name));
+        tensors.push(sub(path, parents).add(leaf, tensor, spec.trainable));
+    }
+    let count = tensors.len();
+    <[Tensor; N]>::try_from(tensors)
+        .map_err(|_| tch::TchError::Kind(format!("{count} tensors, not {N}")).into())
+}
+
+/// `lattice_vq_core::init::redraw_until_valid` on a freshly drawn basis, each redraw
+/// `U(-r, r)` in place from torch's generator.
+fn redraw_until_valid<T: Element + Copy + LatticeFloat>(
+    basis: &Tensor,
+    half_width: f64,
+) -> Result<()> {
+    let mut variable = basis.shallow_clone();
+    let redraw = || -> Result<Vec<T>> {
+        tch::no_grad(|| variable.f_uniform_(-half_width, half_width).map(drop))?;
+        host::<T>(basis)
+    };
+    init::redraw_until_valid(host::<T>(basis)?, redraw)?;
+    Ok(())
+}
+
+/// `path` extended by a dotted name of the core's specs (`_encoder.0.0`, `embedding`: tch
+/// paths take one component at a time).
+pub(crate) fn sub<'a>(path: &nn::Path<'a>, name: &str) -> nn::Path<'a> {
+    name.split('.')
+        .filter(|part| !part.is_empty())
+        .fold(path.clone(), |path, part| path.sub(part))
 }
 
 /// A layer's `nn::ModuleT` (`quantized`, or a panic with the error's message, as tch's own

@@ -1,6 +1,6 @@
 //! The VQ-VAE baseline whose codebook follows exponential moving averages.
 
-use lattice_vq_core::VectorQuantizerEmaConfig;
+use lattice_vq_core::{QuantizerConfig, VectorQuantizerEmaConfig};
 use tch::{Kind, Reduction, Tensor, nn};
 
 use crate::error::Result;
@@ -8,24 +8,19 @@ use crate::output::{
     Codes, LossParts, QuantizerOutput, output_from_rows, straight_through, to_rows,
     zero_like_scalar,
 };
-use crate::quantizer::{Quantizer, module_and_constructor};
+use crate::quantizer::{Quantizer, module_and_constructor, variables};
 use crate::vq::{decode_indices, nearest_codewords};
 
 /// VQ-VAE with an EMA codebook (Van den Oord et al. 2017, appendix), as the official code
-/// computes it.
-///
-/// State, all non-trainable variables under the path (the official checkpoint names):
-/// `embedding.weight` `(K, D)` and `ema_w` `(K, D)`, both initialised `N(0, 1)`, and
-/// `ema_cluster_size` `(K,)`, zeros. Each row is quantized with the codebook as it is before
-/// the update; in training mode the state then takes one `lattice_vq_core::EmaCodebook::step`
-/// (the specification), in eval mode nothing changes. Loss: `commitment_cost *
-/// mean((sg e - z)^2)` only. Codes are codeword indices ([`Codes::Indices`]); `points` are
-/// the codewords before the update, [`Quantizer::decode`] reads the codebook as it is when
-/// called.
+/// computes it: non-trainable `embedding.weight` `(K, D)`, `ema_w` `(K, D)` and
+/// `ema_cluster_size` `(K,)` under the path (as `QuantizerConfig::tensors` lists them); in
+/// training mode one `lattice_vq_core::EmaCodebook::step` after quantizing, in eval mode no
+/// change. The loss is `lattice_vq_core::vq_loss::vq_ema_loss`'s. `points` are the codewords
+/// before the update; [`Quantizer::decode`] reads the codebook as it is when called.
 ///
 /// # Example
 /// ```no_run
-/// use lattice_vq_core::VectorQuantizerEmaConfig;
+/// use lattice_vq_core::{QuantizerConfig, VectorQuantizerEmaConfig};
 /// use lattice_vq_tch::{vector_quantizer_ema, Quantizer};
 /// use tch::{nn, Device, Kind, Tensor};
 ///
@@ -51,17 +46,7 @@ impl VectorQuantizerEma {
     /// An invalid config or a libtorch error.
     pub fn new(path: &nn::Path, config: &VectorQuantizerEmaConfig) -> Result<Self> {
         config.validate()?;
-        let shape = [config.codebook_size as i64, config.dim as i64];
-        let options = (path.kind(), path.device());
-        let codebook = path
-            .sub("embedding")
-            .add("weight", Tensor::f_randn(shape, options)?, false);
-        let ema_w = path.add("ema_w", Tensor::f_randn(shape, options)?, false);
-        let cluster_size = path.add(
-            "ema_cluster_size",
-            Tensor::f_zeros([shape[0]], options)?,
-            false,
-        );
+        let [codebook, ema_w, cluster_size] = variables(QuantizerConfig::VqEma(*config), path)?;
         Ok(Self {
             codebook,
             ema_w,

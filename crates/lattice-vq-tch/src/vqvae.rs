@@ -5,22 +5,15 @@ use lattice_vq_core::network::{ConvSpec, LEAKY_RELU_SLOPE, QUANTIZER_PREFIX, Sta
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 use tch::{Reduction, Tensor, nn};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lattice::LatticeQuantizer;
 use crate::output::QuantizerOutput;
-use crate::quantizer::Quantizer;
+use crate::quantizer::{Quantizer, sub};
 use crate::vq::VectorQuantizer;
 use crate::vq_ema::VectorQuantizerEma;
 
 // libtorch's `leaky_relu` has the slope of PyTorch's `nn.LeakyReLU()`, the spec's.
 const _: () = assert!(LEAKY_RELU_SLOPE == 0.01);
-
-/// `path` extended by a dotted name of the spec (`_encoder.0.0`: tch paths take one
-/// component at a time).
-fn sub<'a>(path: &nn::Path<'a>, name: &str) -> nn::Path<'a> {
-    name.split('.')
-        .fold(path.clone(), |path, part| path.sub(part))
-}
 
 /// A convolution (or transposed convolution) of the spec, its variables drawn
 /// `U(-bound, bound)` with the spec's bound (PyTorch's default).
@@ -234,19 +227,10 @@ impl VqVae {
         })
     }
 
-    /// `VqVaeConfig::check_image_shape`, as the contract's `InputShape` error naming
-    /// `images` (the core's message is `images has shape [..]: <requirement>`).
+    /// `VqVaeConfig::check_image_shape`: the core's `InputShape` error naming `images`.
     fn check_images(&self, images: &Tensor) -> Result<()> {
         let dims: Vec<usize> = images.size().iter().map(|&s| s as usize).collect();
-        self.config.check_image_shape(&dims).map_err(|error| {
-            let message = error.to_string();
-            let requirement = message.split_once(": ").map_or(&*message, |(_, r)| r);
-            Error::InputShape {
-                what: "images",
-                found: images.size(),
-                requirement: requirement.to_owned(),
-            }
-        })
+        Ok(self.config.check_image_shape(&dims)?)
     }
 }
 

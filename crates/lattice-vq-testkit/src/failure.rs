@@ -4,12 +4,11 @@ use std::fmt;
 
 /// An adapter error, by the variant the suites check, with its message (`Display`).
 ///
-/// Each backend maps its own `Error` onto this: `Error::Core(e)` to [`Failure::Core`]
-/// unchanged, `Error::InputShape { what, .. }` to [`Failure::InputShape`],
-/// `Error::DtypeMismatch { what, .. }` to [`Failure::DtypeMismatch`], the checkpoint variants
-/// to theirs, `Error::Io` to [`Failure::Io`], the host framework's own error
-/// (`Error::Candle`, `Error::Torch`) to [`Failure::Host`]; anything else to
-/// [`Failure::Other`]. The messages are the error's `Display`.
+/// Each backend maps its own `Error` onto this: `Error::Core(e)` through
+/// `Failure::from(e)` (the core's adapter-contract variants `InputShape`, `DtypeMismatch`,
+/// the checkpoint ones and `Io` to theirs, every other core error to [`Failure::Core`]), the
+/// host framework's own error (`Error::Candle`, `Error::Torch`) to [`Failure::Host`];
+/// anything else to [`Failure::Other`]. The messages are the error's `Display`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
     /// A rule of the core math was broken.
@@ -81,6 +80,20 @@ impl std::error::Error for Failure {}
 
 impl From<lattice_vq_core::Error> for Failure {
     fn from(e: lattice_vq_core::Error) -> Self {
-        Self::Core(e)
+        use lattice_vq_core::Error;
+        let message = e.to_string();
+        match e {
+            Error::InputShape { what, .. } => Self::input_shape(what, message),
+            Error::DtypeMismatch { what, .. } => Self::DtypeMismatch {
+                what: what.to_owned(),
+                message,
+            },
+            Error::Checkpoint { .. } => Self::Checkpoint(message),
+            Error::MissingTensor { .. } => Self::MissingTensor(message),
+            Error::TensorShape { .. } => Self::TensorShape(message),
+            Error::UnexpectedTensors { .. } => Self::UnexpectedTensors(message),
+            Error::Io { .. } => Self::Io(message),
+            other => Self::Core(other),
+        }
     }
 }

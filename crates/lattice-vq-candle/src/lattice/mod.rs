@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 use lattice_vq_core::{DiagonalLattice, LatticeQuantizerConfig, QuantizerConfig};
 use ndarray::ArrayView2;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, input_shape};
 use crate::lattice_ops::{self, CoreLattice, Element, LatticeOp};
 use crate::output::{
     Codes, LossParts, QuantizerOutput, code_rows, restore, restore_codes, to_rows,
@@ -249,11 +249,8 @@ impl LatticeQuantizer {
     fn decode_on(&self, codes: &Codes, path: Path) -> Result<Tensor> {
         let dim = self.dim();
         let Codes::Lattice(codes) = codes else {
-            return Err(Error::InputShape {
-                what: "codes",
-                found: codes.tensor().dims().to_vec(),
-                requirement: "an LL-VQ layer decodes lattice codes, not codeword indices".into(),
-            });
+            let requirement = "an LL-VQ layer decodes lattice codes, not codeword indices";
+            return Err(input_shape("codes", codes.tensor(), requirement.into()));
         };
         let (v, layout) = code_rows(codes, dim, true)?;
         let v = v.to_device(self.weight.device())?;

@@ -199,8 +199,8 @@ impl VqVaeConfig {
     /// positive multiples of [`VqVaeConfig::downsampling_factor`].
     ///
     /// # Errors
-    /// [`Error::ImageShape`], whose message is the backends' ("images has shape [..]: must
-    /// be (N >= 1, C, H, W) with H and W positive multiples of F").
+    /// [`Error::InputShape`] naming `images` ("images has shape [..]: must be (N >= 1, C, H,
+    /// W) with H and W positive multiples of F"), which the adapters' models return as is.
     ///
     /// # Example
     /// ```
@@ -220,10 +220,13 @@ impl VqVaeConfig {
         if valid {
             Ok(())
         } else {
-            Err(Error::ImageShape {
+            Err(Error::InputShape {
+                what: "images",
                 found: shape.to_vec(),
-                channels: self.image_channels,
-                factor,
+                requirement: format!(
+                    "must be (N >= 1, {}, H, W) with H and W positive multiples of {factor}",
+                    self.image_channels
+                ),
             })
         }
     }

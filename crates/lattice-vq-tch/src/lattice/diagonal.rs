@@ -1,13 +1,12 @@
 //! The paper's diagonal lattice (lattice-vq-core's `DiagonalLattice`, `B = diag(b)`) as
-//! libtorch ops on the `(1, D)` basis variable, and the rejection rule of its initialisation.
+//! libtorch ops on the `(1, D)` basis variable.
 
-use lattice_vq_core::{DiagonalLattice, LatticeFloat, LatticeQuantizerConfig, init};
+use lattice_vq_core::{DiagonalLattice, LatticeFloat};
 use tch::kind::Element;
-use tch::{Kind, Tensor, nn};
+use tch::{Kind, Tensor};
 
 use super::TensorLattice;
 use crate::error::Result;
-use crate::output::host;
 
 /// The diagonal lattice: parameters `b`, the variable `embedding.weight` `(1, D)`.
 pub(crate) struct Diagonal;
@@ -19,24 +18,6 @@ impl TensorLattice for Diagonal {
         parameters: &[T],
     ) -> lattice_vq_core::Result<Self::Core<T>> {
         DiagonalLattice::from_slice(parameters)
-    }
-
-    /// `U(-r, r)` (Eq. 6) from torch's generator, the whole basis drawn again in place while
-    /// `init::redraw_until_valid` refuses it.
-    fn create(path: &nn::Path, config: &LatticeQuantizerConfig) -> Result<Tensor> {
-        let half_width = config.init_half_width()?;
-        let init = nn::Init::Uniform {
-            lo: -half_width,
-            up: half_width,
-        };
-        let weight = path
-            .sub("embedding")
-            .f_var("weight", &[1, config.dim as i64], init)?;
-        match weight.kind() {
-            Kind::Float => redraw_until_valid::<f32>(&weight, half_width)?,
-            _ => redraw_until_valid::<f64>(&weight, half_width)?,
-        }
-        Ok(weight)
     }
 
     /// `v = round(z * (1 / b))` (libtorch rounds ties to even, as the core); the proof is the
@@ -77,18 +58,4 @@ impl TensorLattice for Diagonal {
     fn size_loss(basis: &Tensor) -> Result<Tensor> {
         Ok(basis.f_abs()?.f_sum(basis.kind())?.f_neg()?)
     }
-}
-
-/// `init::redraw_until_valid` on the freshly drawn `weight`, each redraw `U(-r, r)` in place.
-fn redraw_until_valid<T: Element + Copy + LatticeFloat>(
-    weight: &Tensor,
-    half_width: f64,
-) -> Result<()> {
-    let mut variable = weight.shallow_clone();
-    let redraw = || -> Result<Vec<T>> {
-        tch::no_grad(|| variable.f_uniform_(-half_width, half_width).map(drop))?;
-        host::<T>(weight)
-    };
-    init::redraw_until_valid(host::<T>(weight)?, redraw)?;
-    Ok(())
 }

@@ -3,7 +3,9 @@
 
 mod diagonal;
 
-use lattice_vq_core::{DiagonalLattice, Lattice, LatticeFloat, LatticeQuantizerConfig};
+use lattice_vq_core::{
+    DiagonalLattice, Lattice, LatticeFloat, LatticeQuantizerConfig, QuantizerConfig,
+};
 use tch::kind::Element;
 use tch::{Kind, Tensor, nn};
 
@@ -12,7 +14,7 @@ use crate::output::{
     Codes, LossParts, QuantizerOutput, host, lattice_code_rows, output_from_rows, restore,
     straight_through, to_rows, vq_losses,
 };
-use crate::quantizer::{Quantizer, module_and_constructor};
+use crate::quantizer::{Quantizer, module_and_constructor, variables};
 
 /// The lattice of [`LatticeQuantizer`]: the paper's diagonal one.
 type Geometry = diagonal::Diagonal;
@@ -28,10 +30,6 @@ pub(crate) trait TensorLattice {
         parameters: &[T],
     ) -> lattice_vq_core::Result<Self::Core<T>>;
 
-    /// Create the parameter variable under `path` and draw its initial values as the core
-    /// says for `config`.
-    fn create(path: &nn::Path, config: &LatticeQuantizerConfig) -> Result<Tensor>;
-
     /// Integer codes `v` (as floats) of contiguous `(rows, D)` latents, and whether a few
     /// reductions proved that the core accepts the parameters and every latent (if not, the
     /// layer asks the core, which names the first bad entry).
@@ -44,15 +42,11 @@ pub(crate) trait TensorLattice {
     fn size_loss(parameters: &Tensor) -> Result<Tensor>;
 }
 
-/// Learnable lattice vector quantizer (paper Section 3) with the semantics of
-/// lattice-vq-core: `Lattice::quantize`, the losses of `lattice_vq_core::loss` and the
-/// straight-through output, as libtorch ops.
-///
-/// The basis diagonal `b` (D numbers) is the variable `embedding.weight` of shape `(1, D)`
-/// under the given path (the official checkpoints' name and shape). Sparse and dense LL-VQ
-/// are configs ([`LatticeQuantizerConfig::new`] and [`LatticeQuantizerConfig::dense`]), not
-/// types. Every call enforces the core's rules on the basis and the latents, at the cost of
-/// one small reduction and one device sync.
+/// Learnable lattice vector quantizer (paper Section 3): `Lattice::quantize`, the losses of
+/// `lattice_vq_core::loss` and the straight-through output, as libtorch ops. The basis
+/// diagonal `b` is the variable `embedding.weight` `(1, D)` under the path (the official
+/// name and shape); sparse and dense LL-VQ are configs, not types. Every call checks the
+/// core's basis and latent rules at the cost of one small reduction and one device sync.
 ///
 /// # Example
 /// ```no_run
@@ -76,16 +70,17 @@ pub struct LatticeQuantizer {
 }
 
 impl LatticeQuantizer {
-    /// Register the basis under `path`, drawn `U(-r, r)` (Eq. 6) from torch's random
-    /// generator (`tch::manual_seed` makes it reproducible) and drawn again as
-    /// `lattice_vq_core::init::redraw_until_valid` says.
+    /// Register the basis under `path`, drawn as `QuantizerConfig::tensors` and
+    /// `lattice_vq_core::init::redraw_until_valid` say from torch's generator
+    /// (`tch::manual_seed` makes it reproducible).
     ///
     /// # Errors
-    /// An invalid config (`LatticeQuantizerConfig::validate`) or a libtorch error.
+    /// An invalid config or a libtorch error.
     pub fn new(path: &nn::Path, config: &LatticeQuantizerConfig) -> Result<Self> {
         config.validate()?;
+        let [weight] = variables(QuantizerConfig::Lattice(*config), path)?;
         Ok(Self {
-            weight: Geometry::create(path, config)?,
+            weight,
             config: *config,
         })
     }
