@@ -142,6 +142,44 @@ pub enum Error {
         /// The operation that needs a bounded lattice (`codes_to_indices`, ...).
         what: &'static str,
     },
+    /// A product codebook has more codes than its index type can number.
+    #[error(
+        "a codebook of {levels} level counts has more codes than {index_type} can index: use \
+         fewer or smaller levels"
+    )]
+    CodebookOverflow {
+        /// How many level counts (dimensions) the codebook has.
+        levels: usize,
+        /// The index type (`u64` for token indices, `u128` for the size itself).
+        index_type: &'static str,
+    },
+    /// A code's digit lies outside its dimension's levels `0..levels`.
+    #[error(
+        "code {code} at row {row}, column {col} is out of range: codes must lie in 0..{levels}"
+    )]
+    CodeOutOfRange {
+        /// Row (vector) of the offending code.
+        row: usize,
+        /// Column (dimension) of the offending digit.
+        col: usize,
+        /// The digit.
+        code: i64,
+        /// The dimension's level count.
+        levels: u32,
+    },
+    /// A token index is not below the codebook size K of a finite product codebook.
+    #[error(
+        "token {index} at row {row} is out of range: tokens must be below the codebook size \
+         {codebook_size}"
+    )]
+    TokenOutOfRange {
+        /// Row of the offending token.
+        row: usize,
+        /// The token.
+        index: u64,
+        /// The codebook size K.
+        codebook_size: u128,
+    },
     /// A count of code vectors would pass `u64::MAX`.
     #[error("code count overflow: counts must stay below 2^64")]
     CountOverflow,

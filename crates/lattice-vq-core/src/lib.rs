@@ -66,6 +66,7 @@ pub mod init;
 pub mod lattice;
 pub mod layout;
 pub mod loss;
+pub mod mixed_radix;
 pub mod model;
 pub mod network;
 pub mod output;

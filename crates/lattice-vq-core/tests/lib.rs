@@ -6,6 +6,7 @@ mod ema;
 mod gradients;
 mod init;
 mod lattice_contract;
+mod mixed_radix;
 mod network;
 mod quantize_props;
 mod support;
