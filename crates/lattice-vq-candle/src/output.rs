@@ -123,3 +123,8 @@ pub(crate) fn restore_codes(layout: LatentLayout, codes: &Tensor) -> Result<Tens
 pub(crate) fn zero_like_scalar(like: &Tensor) -> Result<Tensor> {
     Ok(Tensor::zeros((), like.dtype(), like.device())?)
 }
+
+/// The values of a tensor, flat, as `T`, on the host.
+pub(crate) fn host<T: candle_core::WithDType>(t: &Tensor) -> Result<Vec<T>> {
+    Ok(t.to_dtype(T::DTYPE)?.flatten_all()?.to_vec1::<T>()?)
+}

@@ -7,7 +7,8 @@ use lattice_vq_core::{LatticeFloat, QuantizerConfig, VectorQuantizerConfig, vq_c
 
 use crate::error::{Result, input_shape};
 use crate::output::{
-    Codes, LossParts, QuantizerOutput, code_rows, restore, restore_codes, to_rows, zero_like_scalar,
+    Codes, LossParts, QuantizerOutput, code_rows, host, restore, restore_codes, to_rows,
+    zero_like_scalar,
 };
 use crate::quantizer::{Quantizer, variables};
 
@@ -110,7 +111,6 @@ pub(crate) fn nearest_codewords(rows: &Tensor, codebook: &Tensor) -> Result<Tens
 fn nearest_as<T: LatticeFloat + WithDType>(rows: &Tensor, codebook: &Tensor) -> Result<Tensor> {
     let (rows, codebook) = (rows.detach(), codebook.detach());
     let (codebook_size, dim) = codebook.dims2()?;
-    let host = |t: &Tensor| t.to_dtype(T::DTYPE)?.flatten_all()?.to_vec1::<T>();
     let z_norms = rows.sqr()?.sum_keepdim(1)?;
     let e_norms = codebook.sqr()?.sum(1)?;
     let distances = z_norms
@@ -123,7 +123,7 @@ fn nearest_as<T: LatticeFloat + WithDType>(rows: &Tensor, codebook: &Tensor) -> 
         let infinite =
             Tensor::full(f64::INFINITY, best.dims(), best.device())?.to_dtype(best.dtype())?;
         distances.scatter_set(&indices, &infinite, 1)?;
-        host(&distances.min_keepdim(1)?)?
+        host::<T>(&distances.min_keepdim(1)?)?
     } else {
         Vec::new()
     };
@@ -135,7 +135,7 @@ fn nearest_as<T: LatticeFloat + WithDType>(rows: &Tensor, codebook: &Tensor) -> 
     let uncertain = if reduced {
         (0..rows.dim(0)?).collect()
     } else {
-        let (z_norms, e_norms, best) = (host(&z_norms)?, host(&e_norms)?, host(&best)?);
+        let (z_norms, e_norms, best) = (host::<T>(&z_norms)?, host(&e_norms)?, host(&best)?);
         vq_certificate::uncertified_rows(dim, &z_norms, &e_norms, &best, &second)?
     };
     let indices = indices.squeeze(1)?;
@@ -144,7 +144,7 @@ fn nearest_as<T: LatticeFloat + WithDType>(rows: &Tensor, codebook: &Tensor) -> 
     }
     let ids: Vec<u32> = uncertain.iter().map(|&row| row as u32).collect();
     let ids = Tensor::new(ids.as_slice(), rows.device())?;
-    let subset = host(&rows.index_select(&ids, 0)?)?;
+    let subset = host::<T>(&rows.index_select(&ids, 0)?)?;
     let answers = vq_certificate::decide_rows(&host(&codebook)?, &subset, &uncertain, dim)?;
     let mut all = indices.to_vec1::<u32>()?;
     for (&row, answer) in uncertain.iter().zip(answers) {

@@ -95,13 +95,13 @@ pub fn decide_rows<F: LatticeFloat>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let (position, value) = match rows.iter().position(|x| !x.is_finite()) {
-        Some(position) => (position, rows[position]),
-        None => return nearest_codewords_in_slices(codebook, rows, dim),
-    };
-    Err(Error::NonFiniteLatent {
-        row: ids[position / dim],
-        col: position % dim,
-        value: value.to_f64().unwrap_or(f64::NAN),
+    nearest_codewords_in_slices(codebook, rows, dim).map_err(|error| match error {
+        // The rule names the first non-finite entry by its row in `rows`: give its id.
+        Error::NonFiniteLatent { row, col, value } => Error::NonFiniteLatent {
+            row: ids[row],
+            col,
+            value,
+        },
+        other => other,
     })
 }

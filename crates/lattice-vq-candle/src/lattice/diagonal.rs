@@ -5,9 +5,10 @@
 use candle_core::{DType, Tensor, Var};
 use lattice_vq_core::{DiagonalLattice, LatticeFloat, init};
 
-use super::{TensorLattice, host};
+use super::TensorLattice;
 use crate::error::Result;
 use crate::lattice_ops::{CoreLattice, Element};
+use crate::output::host;
 
 /// The diagonal lattice: parameters `b`, the variable `(1, D)`.
 pub(crate) struct Diagonal;

@@ -13,7 +13,7 @@ use ndarray::ArrayView2;
 use crate::error::{Result, input_shape};
 use crate::lattice_ops::{self, CoreLattice, Element, LatticeOp};
 use crate::output::{
-    Codes, LossParts, QuantizerOutput, code_rows, restore, restore_codes, to_rows,
+    Codes, LossParts, QuantizerOutput, code_rows, host, restore, restore_codes, to_rows,
 };
 use crate::quantizer::{Quantizer, variables};
 
@@ -77,11 +77,6 @@ pub fn lattice_quantizer(
     vb: VarBuilder,
 ) -> Result<LatticeQuantizer> {
     LatticeQuantizer::new(config, vb)
-}
-
-/// The values of a tensor, flat, as `T`.
-fn host<T: Element>(t: &Tensor) -> Result<Vec<T>> {
-    Ok(t.to_dtype(T::DTYPE)?.flatten_all()?.to_vec1::<T>()?)
 }
 
 impl LatticeQuantizer {
