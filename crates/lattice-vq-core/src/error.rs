@@ -180,6 +180,29 @@ pub enum Error {
         /// The codebook size K.
         codebook_size: u128,
     },
+    /// A bounded lattice's offset entry is NaN, infinite, or so large that its points
+    /// would leave the float type's range.
+    #[error("offset entry {index} is {value}: offsets must be finite with |c| <= {max:e}")]
+    OffsetOutOfRange {
+        /// Position of the entry in the offset vector.
+        index: usize,
+        /// The offending value.
+        value: f64,
+        /// The largest accepted magnitude for this float type.
+        max: f64,
+    },
+    /// A vocabulary's unknown token was asked for its code: it stands for every code the
+    /// vocabulary has not seen, so it has none.
+    #[error(
+        "token {index} at row {row} is the vocabulary's unknown token: it has no code \
+         (known tokens are 0..{index})"
+    )]
+    UnknownToken {
+        /// Row of the offending token.
+        row: usize,
+        /// The unknown token (the vocabulary's size).
+        index: u64,
+    },
     /// A count of code vectors would pass `u64::MAX`.
     #[error("code count overflow: counts must stay below 2^64")]
     CountOverflow,

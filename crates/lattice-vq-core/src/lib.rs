@@ -57,6 +57,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod checkpoint;
+pub mod codebook_usage;
 pub mod codes;
 pub mod config;
 pub mod ema;
@@ -73,6 +74,7 @@ pub mod output;
 mod shape;
 pub mod sketch;
 pub mod usage;
+pub mod vocabulary;
 pub mod vq;
 pub mod vq_certificate;
 pub mod vq_loss;
@@ -83,7 +85,7 @@ pub use ema::EmaCodebook;
 pub use error::{Error, Result};
 pub use float::LatticeFloat;
 pub use init::{BasisInit, init_range, redraw_until_valid, sample_basis};
-pub use lattice::{DiagonalLattice, Lattice, Quantized};
+pub use lattice::{BoundedLattice, DiagonalLattice, FiniteScalarQuantizer, Lattice, Quantized};
 pub use loss::{QuantizerGradients, QuantizerLoss};
 pub use model::{QuantizerConfig, VqVaeConfig};
 pub use sketch::HyperLogLog;

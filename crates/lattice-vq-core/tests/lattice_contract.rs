@@ -1,8 +1,10 @@
 //! The [`Lattice`] trait's contract, written once against `L: Lattice<f64>` and checked on
-//! every implementation (today [`DiagonalLattice`]).
+//! every implementation ([`DiagonalLattice`], [`BoundedLattice`], [`FiniteScalarQuantizer`]).
 
 use crate::support::lattice_and_latents;
-use lattice_vq_core::{DiagonalLattice, Error, Lattice, loss};
+use lattice_vq_core::{
+    BoundedLattice, DiagonalLattice, Error, FiniteScalarQuantizer, Lattice, loss,
+};
 use ndarray::{Array1, Array2, array};
 use proptest::prelude::*;
 
@@ -44,7 +46,7 @@ fn check_contract<L: Lattice<f64>>(
     let rebuilt = lattice.with_parameters(&parameters).unwrap();
     prop_assert_eq!(rebuilt.parameters(), lattice.parameters());
     prop_assert_eq!(rebuilt.quantize(latents.view()).unwrap(), q.clone());
-    let longer: Vec<f64> = parameters.iter().chain(&parameters).copied().collect();
+    let longer: Vec<f64> = parameters.iter().chain(&[1.0]).copied().collect();
     prop_assert!(
         matches!(
             lattice.with_parameters(&longer),
@@ -121,6 +123,26 @@ proptest! {
     #[test]
     fn diagonal_lattice_keeps_the_trait_contract((basis, latents) in lattice_and_latents(1..=6, 1..=6, 30.0)) {
         check_contract(&DiagonalLattice::from_slice(&basis).unwrap(), &latents)?;
+    }
+
+    #[test]
+    fn bounded_lattice_keeps_the_trait_contract(
+        (basis, latents) in lattice_and_latents(1..=6, 1..=6, 30.0),
+        levels in proptest::collection::vec(2u32..=9, 6),
+        offset in proptest::collection::vec(-3.0f64..3.0, 6),
+    ) {
+        let levels = &levels[..basis.len()];
+        check_contract(&BoundedLattice::new(levels, &basis).unwrap(), &latents)?;
+        let learned = BoundedLattice::with_offset(levels, &basis, &offset[..basis.len()]).unwrap();
+        check_contract(&learned, &latents)?;
+    }
+
+    #[test]
+    fn fsq_keeps_the_trait_contract(
+        (basis, latents) in lattice_and_latents(1..=6, 1..=6, 3.0),
+        levels in proptest::collection::vec(2u32..=9, 6),
+    ) {
+        check_contract(&FiniteScalarQuantizer::new(&levels[..basis.len()]).unwrap(), &latents)?;
     }
 }
 

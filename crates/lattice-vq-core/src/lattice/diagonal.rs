@@ -177,7 +177,7 @@ fn reciprocal_of<F: LatticeFloat>(basis: &[F]) -> Vec<F> {
 }
 
 /// Check the invariants of a basis diagonal: non-empty, finite, magnitudes within bounds.
-fn validate_basis<F: LatticeFloat>(basis: ArrayView1<F>) -> Result<()> {
+pub(super) fn validate_basis<F: LatticeFloat>(basis: ArrayView1<F>) -> Result<()> {
     if basis.is_empty() {
         return Err(Error::ZeroDim);
     }

@@ -4,15 +4,21 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the [`Lattice`] trait |
+//! | `bounded.rs` | [`BoundedLattice`], a finite box of learnable steps (and offsets): nearest point, token indices, overload |
+//! | `fsq.rs` | [`FiniteScalarQuantizer`], FSQ (Mentzer et al. 2023): the box's fixed-step member behind a tanh bound |
 //! | `diagonal.rs` | [`DiagonalLattice`], the paper's learnable `B = diag(b)` (Eq. 5), its size loss (Eq. 7) and embedding gradient |
 //! | `rounding.rs` | Babai rounding and decoding on the diagonal lattice (Eq. 3-4) |
 //! | `quantized.rs` | [`Quantized`], codes and points of a batch |
 
+mod bounded;
 mod diagonal;
+mod fsq;
 mod quantized;
 mod rounding;
 
+pub use bounded::BoundedLattice;
 pub use diagonal::DiagonalLattice;
+pub use fsq::FiniteScalarQuantizer;
 pub use quantized::Quantized;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
@@ -157,6 +163,17 @@ pub trait Lattice<F: LatticeFloat> {
     /// [`DiagonalLattice`].
     fn codebook_size(&self) -> Option<u128> {
         None
+    }
+
+    /// How many latent scalars of `(N, D)` latents lie outside a bounded lattice's box (their
+    /// coordinate is clamped to the outermost point: overload); 0 for a lattice without a
+    /// boundary (the default).
+    ///
+    /// # Errors
+    /// As [`Lattice::quantize`].
+    fn overloaded(&self, latents: ArrayView2<F>) -> Result<u64> {
+        let _ = latents;
+        Ok(0)
     }
 
     /// The token index in `0..K` of each `(N, D)` code row, on a bounded lattice.
