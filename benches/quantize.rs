@@ -12,13 +12,19 @@
 //! - `quantize`: the allocating call;
 //! - `vq_brute_force_k512`: nearest codeword in a 512 x 64 codebook, the search LL-VQ replaces.
 //!
+//! The `bounded_f32` group compares finite codebooks with the diagonal lattice on the same
+//! 2^23 rows of D = 6 latents (levels 8,8,8,5,5,5, K = 64,000; a fifth of them outside the box):
+//! - `diagonal_quantize_into`: the paper's lattice, the baseline of the ratio;
+//! - `bounded_quantize_into`: the bounded lattice with learned offsets (clamped nearest point);
+//! - `bounded_quantize_indices_into`: the same plus the token index of every row, one pass.
+//!
 //! `scripts/bench-ratios` turns criterion's estimates into the ratios of docs/benchmarks.md.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use lattice_vq::{LatticeFloat, LatticeQuantizerConfig, vq};
+use lattice_vq::{BoundedLattice, DiagonalLattice, LatticeFloat, LatticeQuantizerConfig, vq};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -132,5 +138,65 @@ fn quantize_group(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, quantize_group);
+/// Rows of the bounded group: as many elements as the main group would give 6-wide rows
+/// of, rounded to a power of two.
+const BOUNDED_ROWS: usize = 1 << 23;
+const BOUNDED_LEVELS: [u32; 6] = [8, 8, 8, 5, 5, 5];
+
+fn bounded_group(c: &mut Criterion) {
+    let dim = BOUNDED_LEVELS.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let steps: Vec<f32> = (0..dim).map(|_| rng.random_range(0.5f32..1.5)).collect();
+    let offsets: Vec<f32> = (0..dim).map(|_| rng.random_range(-0.2f32..0.2)).collect();
+    let diagonal = DiagonalLattice::from_slice(&steps).expect("valid steps");
+    let bounded =
+        BoundedLattice::with_offset(&BOUNDED_LEVELS, &steps, &offsets).expect("valid box");
+    let latents = Array2::from_shape_fn((BOUNDED_ROWS, dim), |_| rng.random_range(-4.0f32..4.0));
+    let mut codes = Array2::<i32>::zeros((BOUNDED_ROWS, dim));
+    let mut points = Array2::<f32>::zeros((BOUNDED_ROWS, dim));
+    let mut indices = ndarray::Array1::<u64>::zeros(BOUNDED_ROWS);
+
+    let mut group = c.benchmark_group("bounded_f32");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements((BOUNDED_ROWS * dim) as u64));
+    let id = |name: &str| BenchmarkId::new(name, format!("{BOUNDED_ROWS}x{dim}"));
+    group.bench_function(id("diagonal_quantize_into"), |b| {
+        b.iter(|| {
+            diagonal
+                .quantize_into(
+                    black_box(latents.view()),
+                    codes.view_mut(),
+                    points.view_mut(),
+                )
+                .expect("finite latents")
+        })
+    });
+    group.bench_function(id("bounded_quantize_into"), |b| {
+        b.iter(|| {
+            lattice_vq::Lattice::quantize_into(
+                &bounded,
+                black_box(latents.view()),
+                codes.view_mut(),
+                points.view_mut(),
+            )
+            .expect("finite latents")
+        })
+    });
+    group.bench_function(id("bounded_quantize_indices_into"), |b| {
+        b.iter(|| {
+            bounded
+                .quantize_indices_into(
+                    black_box(latents.view()),
+                    codes.view_mut(),
+                    points.view_mut(),
+                    indices.view_mut(),
+                )
+                .expect("finite latents")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, quantize_group, bounded_group);
 criterion_main!(benches);

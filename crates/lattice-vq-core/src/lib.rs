@@ -18,6 +18,7 @@
 //! | VQ-EMA codebook update (VQ-VAE appendix) | [`EmaCodebook::step`] |
 //! | "Model", the reference VQ-VAE | [`VqVaeConfig`], [`network`] (stages, tensor names and shapes, PyTorch's default init, image shapes) |
 //! | "No. embeddings / dataset" | [`UniqueCodes`] (exact), [`HyperLogLog`] (sketch), [`perplexity`], [`DimensionHistograms`] |
+//! | beyond the paper: finite codebooks with token indices | [`BoundedLattice`] (learnable steps and offsets), [`FiniteScalarQuantizer`] (FSQ), [`MixedRadix`], [`CodebookUsage`]; [`Vocabulary`] (tokens for the unbounded lattice) |
 //!
 //! For the adapters, framework-free rules they share: [`layout`] (the latent layouts and the
 //! shapes of codes), [`checkpoint`] (the strict `(name, shape)` check of a checkpoint) and
@@ -79,6 +80,7 @@ pub mod vq;
 pub mod vq_certificate;
 pub mod vq_loss;
 
+pub use codebook_usage::CodebookUsage;
 pub use codes::{CodeVector, UniqueCodes, code_key};
 pub use config::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
 pub use ema::EmaCodebook;
@@ -87,6 +89,8 @@ pub use float::LatticeFloat;
 pub use init::{BasisInit, init_range, redraw_until_valid, sample_basis};
 pub use lattice::{BoundedLattice, DiagonalLattice, FiniteScalarQuantizer, Lattice, Quantized};
 pub use loss::{QuantizerGradients, QuantizerLoss};
+pub use mixed_radix::MixedRadix;
 pub use model::{QuantizerConfig, VqVaeConfig};
 pub use sketch::HyperLogLog;
 pub use usage::{DimensionHistograms, perplexity};
+pub use vocabulary::Vocabulary;

@@ -65,6 +65,37 @@ pub struct BoundedLattice<F: LatticeFloat> {
     top: Vec<F>,
     /// Mixed-radix strides in `u64`, when every index fits (`K <= 2^64`).
     strides: Option<Vec<u64>>,
+    /// Whether every digit is below [`LatticeFloat::FAST_CODE_LIMIT`].
+    fast_codes: bool,
+    /// The per-dimension constants repeated for [`TILE_ROWS`] rows, so that the hot loop runs
+    /// over whole tiles of rows and vectorizes whatever D is.
+    tiles: Tiles<F>,
+}
+
+/// Rows per tile of the hot loop: 16 rows of any D fill whole vector registers.
+const TILE_ROWS: usize = 16;
+
+/// The constants of quantization for [`TILE_ROWS`] consecutive rows, element by element.
+#[derive(Debug, Clone, PartialEq)]
+struct Tiles<F> {
+    step: Vec<F>,
+    offset: Vec<F>,
+    reciprocal: Vec<F>,
+    centre: Vec<F>,
+    top: Vec<F>,
+}
+
+impl<F: Copy> Tiles<F> {
+    fn new(step: &[F], offset: &[F], reciprocal: &[F], centre: &[F], top: &[F]) -> Self {
+        let tile = |values: &[F]| values.repeat(TILE_ROWS);
+        Self {
+            step: tile(step),
+            offset: tile(offset),
+            reciprocal: tile(reciprocal),
+            centre: tile(centre),
+            top: tile(top),
+        }
+    }
 }
 
 impl<F: LatticeFloat> BoundedLattice<F> {
@@ -126,7 +157,8 @@ impl<F: LatticeFloat> BoundedLattice<F> {
             })
             .collect::<Result<Vec<F>>>()?;
         let half = from_f64::<F>(0.5);
-        let centre = top.iter().map(|&t| t * half).collect();
+        let centre: Vec<F> = top.iter().map(|&t| t * half).collect();
+        let offset_learned = offset.is_some();
         let strides = (radix.codebook_size() <= u128::from(u64::MAX) + 1).then(|| {
             let mut stride = 1u64;
             levels
@@ -140,15 +172,20 @@ impl<F: LatticeFloat> BoundedLattice<F> {
         });
         let mut parameters = step.to_vec();
         parameters.extend_from_slice(offset.unwrap_or(&[]));
+        let offset = offset.map_or_else(|| vec![F::zero(); dim], <[F]>::to_vec);
+        let reciprocal: Vec<F> = step.iter().map(|&b| F::one() / b).collect();
+        let tiles = Tiles::new(step, &offset, &reciprocal, &centre, &top);
         Ok(Self {
             radix,
             parameters,
-            offset: offset.map_or_else(|| vec![F::zero(); dim], <[F]>::to_vec),
-            learns_offset: offset.is_some(),
-            reciprocal: step.iter().map(|&b| F::one() / b).collect(),
+            offset,
+            learns_offset: offset_learned,
+            reciprocal,
             centre,
+            fast_codes: top.iter().all(|&t| t < F::FAST_CODE_LIMIT),
             top,
             strides,
+            tiles,
         })
     }
 
@@ -228,6 +265,8 @@ impl<F: LatticeFloat> BoundedLattice<F> {
     }
 
     /// The one quantization loop: `on_row(row, codes)` sees each finished row of codes.
+    /// Rows that are not contiguous go through a scratch row, so every row takes the same
+    /// vectorizable inner loop ([`BoundedLattice::quantize_row`]).
     fn quantize_rows(
         &self,
         latents: ArrayView2<F>,
@@ -235,58 +274,132 @@ impl<F: LatticeFloat> BoundedLattice<F> {
         mut points: ArrayViewMut2<F>,
         mut on_row: impl FnMut(usize, &[i32]),
     ) -> Result<u64> {
-        check_rows(self.dim(), "latents", latents.shape())?;
+        let dim = self.dim();
+        check_rows(dim, "latents", latents.shape())?;
         check_same_shape("codes", codes.shape(), latents.shape())?;
         check_same_shape("points", points.shape(), latents.shape())?;
+        if let (Some(z), Some(k), Some(e)) = (
+            latents.as_slice(),
+            codes.as_slice_mut(),
+            points.as_slice_mut(),
+        ) {
+            return self.quantize_contiguous(z, k, e, on_row);
+        }
         let mut overloaded = 0u64;
-        let mut row_codes = vec![0i32; self.dim()];
+        let (mut z_scratch, mut k_scratch, mut e_scratch) =
+            (vec![F::zero(); dim], vec![0i32; dim], vec![F::zero(); dim]);
         for (row, ((z_row, mut code_row), mut point_row)) in latents
             .outer_iter()
             .zip(codes.outer_iter_mut())
             .zip(points.outer_iter_mut())
             .enumerate()
         {
-            let mut row_finite = true;
-            let mut row_overloaded = 0u64;
-            for (col, (code, &z)) in row_codes.iter_mut().zip(z_row).enumerate() {
-                let (k, outside) = self.digit(col, z);
-                row_finite &= z.is_finite();
-                row_overloaded += u64::from(outside);
-                *code = k.to_code_unchecked();
-                point_row[col] = self.point(col, k);
-            }
-            if !row_finite {
-                let col = z_row.iter().position(|z| !z.is_finite()).unwrap_or(0);
+            let z = match z_row.as_slice() {
+                Some(z) => z,
+                None => {
+                    z_scratch.iter_mut().zip(&z_row).for_each(|(s, &z)| *s = z);
+                    &z_scratch
+                }
+            };
+            let (finite, outside) = match (code_row.as_slice_mut(), point_row.as_slice_mut()) {
+                (Some(k), Some(e)) => {
+                    let result = self.quantize_row(z, k, e);
+                    on_row(row, k);
+                    result
+                }
+                _ => {
+                    let result = self.quantize_row(z, &mut k_scratch, &mut e_scratch);
+                    code_row.assign(&ArrayView1::from(&k_scratch[..]));
+                    point_row.assign(&ArrayView1::from(&e_scratch[..]));
+                    on_row(row, &k_scratch);
+                    result
+                }
+            };
+            if !finite {
+                let col = z.iter().position(|z| !z.is_finite()).unwrap_or(0);
                 return Err(Error::NonFiniteLatent {
                     row,
                     col,
-                    value: to_f64(z_row[col]),
+                    value: to_f64(z[col]),
                 });
             }
-            overloaded += row_overloaded;
-            for (out, &k) in code_row.iter_mut().zip(&row_codes) {
-                *out = k;
-            }
-            on_row(row, &row_codes);
+            overloaded += outside;
         }
         Ok(overloaded)
     }
 
-    /// The digit (as a float) of latent `z` in dimension `col`, and whether it was clamped.
-    /// NaN gives garbage here; the caller refuses it.
-    #[inline(always)]
-    fn digit(&self, col: usize, z: F) -> (F, bool) {
-        let t = (z - self.offset[col]) * self.reciprocal[col] + self.centre[col];
-        let k = t.round_ties_even_fast();
-        let top = self.top[col];
-        let clamped = if k < F::zero() {
-            F::zero()
-        } else if k > top {
-            top
-        } else {
-            k
-        };
-        (clamped, clamped != k)
+    /// [`BoundedLattice::quantize_rows`] on row-major buffers: the hot loop, a tile of
+    /// [`TILE_ROWS`] rows at a time.
+    fn quantize_contiguous(
+        &self,
+        latents: &[F],
+        codes: &mut [i32],
+        points: &mut [F],
+        mut on_row: impl FnMut(usize, &[i32]),
+    ) -> Result<u64> {
+        let dim = self.dim();
+        let tile = dim * TILE_ROWS;
+        let mut overloaded = 0u64;
+        let tiles = latents
+            .chunks(tile)
+            .zip(codes.chunks_mut(tile))
+            .zip(points.chunks_mut(tile));
+        for (index, ((z, k), e)) in tiles.enumerate() {
+            let (finite, outside) = self.quantize_span(z, k, e);
+            let first_row = index * TILE_ROWS;
+            if !finite {
+                let at = z.iter().position(|z| !z.is_finite()).unwrap_or(0);
+                return Err(Error::NonFiniteLatent {
+                    row: first_row + at / dim,
+                    col: at % dim,
+                    value: to_f64(z[at]),
+                });
+            }
+            overloaded += outside;
+            for (offset, row_codes) in k.chunks_exact(dim).enumerate() {
+                on_row(first_row + offset, row_codes);
+            }
+        }
+        Ok(overloaded)
+    }
+
+    /// One row of the generic path.
+    fn quantize_row(&self, z: &[F], codes: &mut [i32], points: &mut [F]) -> (bool, u64) {
+        let dim = self.dim();
+        self.quantize_span(&z[..dim], &mut codes[..dim], &mut points[..dim])
+    }
+
+    /// Whole rows starting at a row boundary, at most a tile: digits
+    /// `clamp(round((z - c) / b + (l - 1) / 2), 0, l - 1)` (ties to even), points, whether
+    /// every latent was finite, and how many digits were clamped. NaN gives garbage digits
+    /// here; the caller refuses the rows.
+    #[inline]
+    fn quantize_span(&self, z: &[F], codes: &mut [i32], points: &mut [F]) -> (bool, u64) {
+        let t = &self.tiles;
+        let n = z.len();
+        let constants = t.step[..n]
+            .iter()
+            .zip(&t.offset[..n])
+            .zip(&t.reciprocal[..n])
+            .zip(&t.centre[..n])
+            .zip(&t.top[..n]);
+        let (mut finite, mut outside) = (true, 0u32);
+        let lanes = z.iter().zip(codes.iter_mut()).zip(points.iter_mut());
+        for (((&z, code), point), ((((&b, &c), &r), &h), &top)) in lanes.zip(constants) {
+            let k = ((z - c) * r + h).round_ties_even_fast();
+            let low = if k < F::zero() { F::zero() } else { k };
+            let clamped = if low > top { top } else { low };
+            finite &= z.is_finite();
+            outside += u32::from(clamped != k);
+            *point = c + b * (clamped - h) + F::zero();
+            // Below the limit by construction (`fast_codes`); a NaN row is refused anyway.
+            *code = if self.fast_codes {
+                clamped.to_code_fast()
+            } else {
+                clamped.to_code_unchecked()
+            };
+        }
+        (finite, u64::from(outside))
     }
 
     /// The point `c + b (k - (l - 1) / 2)` of digit `k` in dimension `col`, a zero always

@@ -97,7 +97,11 @@ impl<F: LatticeFloat> FiniteScalarQuantizer<F> {
                 });
             }
             let half_range = top * one_plus_eps / two;
-            let half_step = if l.is_multiple_of(2) { one / two } else { F::zero() };
+            let half_step = if l.is_multiple_of(2) {
+                one / two
+            } else {
+                F::zero()
+            };
             fsq.shift
                 .push(from_f64(to_f64(half_step / half_range).atanh()));
             fsq.half_range.push(half_range);
