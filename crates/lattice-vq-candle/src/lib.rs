@@ -32,6 +32,7 @@
 
 mod checkpoint;
 mod error;
+mod finite;
 pub mod kernels;
 mod lattice;
 mod lattice_ops;
@@ -46,6 +47,7 @@ mod vqvae;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint, save_tensors};
 pub use error::{Error, Result};
+pub use finite::{FiniteOutput, FiniteQuantizer, finite_quantizer};
 pub use lattice::{LatticeQuantizer, lattice_quantizer};
 pub use output::{Codes, LossParts, QuantizerOutput};
 pub use quantizer::Quantizer;

@@ -48,6 +48,24 @@ pub(crate) fn variables<const N: usize>(
     config: QuantizerConfig,
     vb: &VarBuilder,
 ) -> Result<[Tensor; N]> {
+    let tensors: Vec<Tensor> = named_variables(config, vb)?
+        .into_iter()
+        .map(|(_, tensor)| tensor)
+        .collect();
+    let count = tensors.len();
+    <[Tensor; N]>::try_from(tensors)
+        .map_err(|_| candle_core::Error::Msg(format!("{count} tensors, not {N}")).into())
+}
+
+/// [`variables`] for layers whose tensors depend on the config (the finite codebooks): each
+/// with its name under the layer's `vb`.
+///
+/// # Errors
+/// An invalid config, or a candle error.
+pub(crate) fn named_variables(
+    config: QuantizerConfig,
+    vb: &VarBuilder,
+) -> Result<Vec<(String, Tensor)>> {
     let prefix = format!("{QUANTIZER_PREFIX}.");
     let variable = |spec: TensorSpec| {
         let init = match spec.init {
@@ -59,16 +77,10 @@ pub(crate) fn variables<const N: usize>(
             }
             TensorInit::Normal { mean, std } => Init::Randn { mean, stdev: std },
             TensorInit::Zeros => Init::Const(0.0),
+            TensorInit::Constant { value } => Init::Const(value),
         };
         let name = spec.name.strip_prefix(&prefix).unwrap_or(&spec.name);
-        Ok(vb.get_with_hints(spec.shape, name, init)?)
+        Ok((name.to_owned(), vb.get_with_hints(spec.shape, name, init)?))
     };
-    let tensors: Vec<Tensor> = config
-        .tensors()?
-        .into_iter()
-        .map(variable)
-        .collect::<Result<_>>()?;
-    let count = tensors.len();
-    <[Tensor; N]>::try_from(tensors)
-        .map_err(|_| candle_core::Error::Msg(format!("{count} tensors, not {N}")).into())
+    config.tensors()?.into_iter().map(variable).collect()
 }

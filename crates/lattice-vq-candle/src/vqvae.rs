@@ -7,6 +7,7 @@ use lattice_vq_core::network::{ConvSpec, LEAKY_RELU_SLOPE, QUANTIZER_PREFIX, Sta
 use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 
 use crate::error::Result;
+use crate::finite::FiniteQuantizer;
 use crate::kernels::activation::{Activation, activate};
 use crate::kernels::{conv_transpose2d_channels_last, conv2d_channels_last};
 use crate::lattice::LatticeQuantizer;
@@ -194,6 +195,7 @@ impl VqVae {
             QuantizerConfig::Lattice(c) => Box::new(LatticeQuantizer::new(c, quantizer_vb)?),
             QuantizerConfig::Vq(c) => Box::new(VectorQuantizer::new(c, quantizer_vb)?),
             QuantizerConfig::VqEma(c) => Box::new(VectorQuantizerEma::new(c, quantizer_vb)?),
+            QuantizerConfig::Finite(c) => Box::new(FiniteQuantizer::new(c, quantizer_vb)?),
         };
         Ok(Self {
             encoder,

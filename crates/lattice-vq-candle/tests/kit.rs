@@ -2,21 +2,23 @@
 //! suites instantiated for it (`core_parity::...`, `layouts::...`, `ema::...`,
 //! `bad_input::...`, `models::...`, `official_checkpoints::...`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::{DType as CandleDType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use lattice_vq_candle::{
-    Codes as CandleCodes, Error, LatticeQuantizer, Quantizer, QuantizerOutput, VectorQuantizer,
-    VectorQuantizerEma, VqVae, lattice_quantizer, load_checkpoint, save_checkpoint,
-    vector_quantizer, vector_quantizer_ema, vqvae,
+    Codes as CandleCodes, Error, FiniteOutput, FiniteQuantizer, LatticeQuantizer, Quantizer,
+    QuantizerOutput, VectorQuantizer, VectorQuantizerEma, VqVae, finite_quantizer,
+    lattice_quantizer, load_checkpoint, save_checkpoint, vector_quantizer, vector_quantizer_ema,
+    vqvae,
 };
-use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
+use lattice_vq_core::{FiniteQuantizerConfig, QuantizerConfig, VqVaeConfig};
 use lattice_vq_testkit::{
-    Backend, Codes, DType, EmaState, Failure, Gradients, Input, LayerState, LossParts,
-    ModelBackend, ModelOutput, Quantization,
+    Backend, Codes, DType, EmaState, Failure, FiniteBackend, FiniteQuantization, Gradients, Input,
+    LayerState, LossParts, ModelBackend, ModelOutput, Objective, Quantization,
 };
-use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, IxDyn};
+use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, IxDyn};
 
 /// candle on the CPU.
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +179,11 @@ impl Backend for CandleCpu {
             }
             QuantizerConfig::Vq(c) => Layer::Vq(vector_quantizer(c, vb).map_err(failure)?),
             QuantizerConfig::VqEma(c) => Layer::Ema(vector_quantizer_ema(c, vb).map_err(failure)?),
+            QuantizerConfig::Finite(_) => {
+                return Err(Failure::Other(
+                    "finite layers: see FiniteBackend".to_owned(),
+                ));
+            }
         })
     }
 
@@ -336,4 +343,153 @@ impl ModelBackend for CandleCpu {
     }
 }
 
+/// A finite-codebook layer with the var map holding its variables.
+pub struct Finite {
+    varmap: VarMap,
+    layer: FiniteQuantizer,
+}
+
+impl std::fmt::Debug for Finite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.layer.fmt(f)
+    }
+}
+
+impl Finite {
+    fn variable(&self, name: &str) -> Result<Tensor, Failure> {
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Failure::Other("poisoned".into()))?;
+        data.get(name)
+            .map(|v| v.as_tensor().clone())
+            .ok_or_else(|| Failure::Other(format!("the layer has no tensor {name}")))
+    }
+}
+
+fn finite_quantization(out: &FiniteOutput) -> Result<FiniteQuantization, Failure> {
+    let ints = |t: &Tensor| -> Result<Vec<i64>, Failure> {
+        t.to_dtype(CandleDType::I64)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<i64>())
+            .map_err(host)
+    };
+    let shaped = |t: &Tensor, values: Vec<i64>| {
+        ArrayD::from_shape_vec(IxDyn(t.dims()), values).map_err(|e| Failure::Other(e.to_string()))
+    };
+    if out.codes.dtype() != CandleDType::I32 || out.indices.dtype() != CandleDType::I64 {
+        return Err(Failure::Other(
+            "codes must be I32 and indices I64".to_owned(),
+        ));
+    }
+    let codes = ints(&out.codes)?.into_iter().map(|c| c as i32).collect();
+    Ok(FiniteQuantization {
+        quantized: array(&out.quantized)?,
+        points: array(&out.points)?,
+        decoded: array(&out.decoded)?,
+        codes: ArrayD::from_shape_vec(IxDyn(out.codes.dims()), codes)
+            .map_err(|e| Failure::Other(e.to_string()))?,
+        indices: shaped(&out.indices, ints(&out.indices)?)?,
+        loss: scalar(&out.loss)?,
+        parts: LossParts {
+            embedding: scalar(&out.parts.embedding)?,
+            commitment: scalar(&out.parts.commitment)?,
+            size: scalar(&out.parts.size)?,
+        },
+        overloaded: out.overloaded,
+    })
+}
+
+impl FiniteBackend for CandleCpu {
+    type Finite = Finite;
+
+    fn finite(&self, config: &FiniteQuantizerConfig, dtype: DType) -> Result<Finite, Failure> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, self::dtype(dtype), &Device::Cpu);
+        let layer = finite_quantizer(config, vb).map_err(failure)?;
+        Ok(Finite { varmap, layer })
+    }
+
+    fn set_finite_tensor(
+        &self,
+        layer: &mut Finite,
+        name: &str,
+        values: ArrayViewD<f64>,
+    ) -> Result<(), Failure> {
+        set(
+            &layer.variable(name)?,
+            values.iter().copied().collect(),
+            values.shape(),
+        )
+    }
+
+    fn finite_tensor(&self, layer: &Finite, name: &str) -> Result<ArrayD<f64>, Failure> {
+        array(&layer.variable(name)?)
+    }
+
+    fn finite_quantize(
+        &self,
+        layer: &Finite,
+        latents: &Input,
+    ) -> Result<FiniteQuantization, Failure> {
+        let out = layer
+            .layer
+            .quantize_finite(&input(latents)?)
+            .map_err(failure)?;
+        finite_quantization(&out)
+    }
+
+    fn finite_decode(&self, layer: &Finite, indices: &ArrayD<i64>) -> Result<ArrayD<f64>, Failure> {
+        let values = indices.iter().copied().collect::<Vec<i64>>();
+        let tensor = Tensor::from_vec(values, indices.shape(), &Device::Cpu).map_err(host)?;
+        let decoded = layer
+            .layer
+            .decode(&CandleCodes::Indices(tensor))
+            .map_err(failure)?;
+        array(&decoded)
+    }
+
+    fn finite_gradients(
+        &self,
+        layer: &Finite,
+        latents: &Input,
+        upstream: &Input,
+        objective: Objective,
+    ) -> Result<BTreeMap<String, ArrayD<f64>>, Failure> {
+        let z = Var::from_tensor(&input(latents)?).map_err(host)?;
+        let out = layer
+            .layer
+            .quantize_finite(z.as_tensor())
+            .map_err(failure)?;
+        let weighted = |t: &Tensor, w: f64| t.affine(w, 0.0);
+        let total = (|| {
+            let through =
+                (&out.quantized * input(upstream).map_err(candle_core::Error::wrap)?)?.sum_all()?;
+            weighted(&through, objective.quantized)?
+                + weighted(&out.parts.embedding, objective.embedding)?
+                + weighted(&out.parts.commitment, objective.commitment)?
+                + weighted(&out.parts.size, objective.size)?
+        })()
+        .map_err(host)?;
+        let grads = total.backward().map_err(host)?;
+        let mut all = BTreeMap::new();
+        if let Some(g) = grads.get(z.as_tensor()) {
+            all.insert("latents".to_owned(), array(g)?);
+        }
+        let data = layer
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Failure::Other("poisoned".into()))?;
+        for (name, var) in data.iter() {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                all.insert(name.clone(), array(g)?);
+            }
+        }
+        Ok(all)
+    }
+}
+
 lattice_vq_testkit::conformance_tests!(backend: CandleCpu);
+lattice_vq_testkit::conformance_tests!(backend: CandleCpu, suites: [finite]);

@@ -3,6 +3,7 @@
 //! (stages, tensor names, shapes, initialisation) is derived from it in [`crate::network`].
 
 use crate::config::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
+use crate::finite_config::FiniteQuantizerConfig;
 
 /// Encoder/decoder shape of the paper's reference VQ-VAE for one of its datasets
 /// (paper-notes "Model"): what every backend's `VqVae` is built from.
@@ -82,6 +83,8 @@ pub enum QuantizerConfig {
     Vq(VectorQuantizerConfig),
     /// The EMA codebook.
     VqEma(VectorQuantizerEmaConfig),
+    /// A finite codebook: FSQ or the bounded lattice (not in the paper).
+    Finite(FiniteQuantizerConfig),
 }
 
 impl QuantizerConfig {
@@ -107,6 +110,7 @@ impl QuantizerConfig {
             Self::Lattice(c) => c.dim,
             Self::Vq(c) => c.dim,
             Self::VqEma(c) => c.dim,
+            Self::Finite(c) => c.dim,
         }
     }
 }

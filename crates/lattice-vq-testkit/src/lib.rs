@@ -44,6 +44,7 @@ pub mod backend;
 pub mod boundary;
 pub mod data;
 pub mod failure;
+pub mod finite_backend;
 pub mod heap;
 pub mod inputs;
 pub mod layout;
@@ -57,6 +58,7 @@ pub mod types;
 pub use backend::{Backend, ModelBackend};
 pub use data::fashion_mnist;
 pub use failure::Failure;
+pub use finite_backend::{FiniteBackend, FiniteQuantization, Objective};
 pub use types::{
     Codes, DType, EmaState, Gradients, Input, LayerState, LossParts, ModelOutput, Quantization,
 };

@@ -8,7 +8,8 @@
 /// `backend` is an expression evaluated afresh in each test (it may do per-test setup, such
 /// as tch's one thread per test); it is resolved in the invoking module (the generated
 /// modules `use super::*`). `suites` lists any of `core_parity`, `layouts`, `ema`,
-/// `bad_input` (these need [`Backend`](crate::Backend)), `models` and
+/// `bad_input` (these need [`Backend`](crate::Backend)), `finite` (needs
+/// [`FiniteBackend`](crate::FiniteBackend); not in the default list yet), `models` and
 /// `official_checkpoints` (these need [`ModelBackend`](crate::ModelBackend)); leave out
 /// what a backend cannot run. Without `suites`, all six.
 ///
@@ -86,6 +87,20 @@ macro_rules! __conformance_suite {
             ]
         );
     };
+    (finite, $backend:expr) => {
+        $crate::__conformance_tests!(
+            finite,
+            $backend,
+            [
+                bounded_codes_points_and_indices_equal_the_core,
+                fsq_codes_points_and_indices_equal_the_core,
+                decode_gives_the_decoder_input_back,
+                gradients_match_finite_differences,
+                checkpoints_of_other_levels_are_refused,
+                bad_tokens_and_latents_are_typed_errors,
+            ]
+        );
+    };
     (models, $backend:expr) => {
         $crate::__conformance_tests!(
             models,
@@ -115,7 +130,7 @@ macro_rules! __conformance_suite {
         ::core::compile_error!(::core::concat!(
             "unknown conformance suite `",
             ::core::stringify!($other),
-            "`: core_parity, layouts, ema, bad_input, models or official_checkpoints"
+            "`: core_parity, layouts, ema, bad_input, finite, models or official_checkpoints"
         ));
     };
 }

@@ -68,7 +68,7 @@ impl TensorLattice for Diagonal {
 /// Round half to even, elementwise, with tensor ops every backend has (candle's own `round`
 /// goes half away from zero): `LatticeFloat::round_ties_even_fast`'s add and subtract
 /// `ROUNDING_SHIFT` on the magnitude below the shift, the magnitude itself above it.
-fn round_half_to_even(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn round_half_to_even(x: &Tensor) -> Result<Tensor> {
     let shift = match x.dtype() {
         DType::F64 => <f64 as LatticeFloat>::ROUNDING_SHIFT,
         _ => f64::from(<f32 as LatticeFloat>::ROUNDING_SHIFT),

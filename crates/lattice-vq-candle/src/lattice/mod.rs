@@ -5,6 +5,8 @@
 
 mod diagonal;
 
+pub(crate) use diagonal::round_half_to_even;
+
 use candle_core::{DType, Module, Tensor};
 use candle_nn::VarBuilder;
 use lattice_vq_core::{DiagonalLattice, LatticeQuantizerConfig, QuantizerConfig};

@@ -127,6 +127,17 @@ impl<F: LatticeFloat> FiniteScalarQuantizer<F> {
         &self.radix
     }
 
+    /// The per-dimension constants `(h, s, atanh(s / h), w)` of the bound and the points, as
+    /// quantization uses them: adapters that compute FSQ with tensor ops take these bits.
+    pub fn constants(&self) -> (&[F], &[F], &[F], &[F]) {
+        (
+            &self.half_range,
+            &self.half_step,
+            &self.shift,
+            &self.half_width,
+        )
+    }
+
     /// The bound `y = tanh(z + atanh(s / h)) h - s` of latent `z` in dimension `col`.
     #[inline(always)]
     fn bound(&self, col: usize, z: F) -> F {

@@ -3,6 +3,7 @@
 use super::conv::ConvSpec;
 use super::stages::StageSpec;
 use crate::error::Result;
+use crate::finite_config::FiniteKind;
 use crate::model::{QuantizerConfig, VqVaeConfig};
 
 /// The name prefix of the quantizer's tensors in the official checkpoints.
@@ -32,6 +33,11 @@ pub enum TensorInit {
     },
     /// All zeros: the VQ-EMA cluster sizes.
     Zeros,
+    /// Every element `value` (the bounded lattice's initial steps).
+    Constant {
+        /// The value.
+        value: f64,
+    },
 }
 
 /// One tensor of the model.
@@ -106,6 +112,46 @@ impl QuantizerConfig {
                     vec![c.codebook_size, c.dim],
                     TensorInit::Uniform { half_width },
                 )]
+            }
+            QuantizerConfig::Finite(c) => {
+                c.validate()?;
+                let (big, small) = (c.dim, c.codebook_dim());
+                let mut tensors = Vec::new();
+                if c.has_projections() {
+                    // PyTorch's `nn.Linear` default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+                    for (layer, fan_in, fan_out) in
+                        [("project_in", big, small), ("project_out", small, big)]
+                    {
+                        let init = TensorInit::Uniform {
+                            half_width: 1.0 / (fan_in as f64).sqrt(),
+                        };
+                        let weight = name(&format!("{layer}.weight"));
+                        tensors.push(TensorSpec::trained(weight, vec![fan_out, fan_in], init));
+                        let bias = name(&format!("{layer}.bias"));
+                        tensors.push(TensorSpec::trained(bias, vec![fan_out], init));
+                    }
+                }
+                if c.is_bounded() {
+                    let value = c.initial_step;
+                    let step = TensorInit::Constant { value };
+                    tensors.push(TensorSpec::trained(name("step"), vec![1, small], step));
+                }
+                if c.kind == FiniteKind::BoundedWithOffset {
+                    let offset = TensorInit::Zeros;
+                    tensors.push(TensorSpec::trained(name("offset"), vec![1, small], offset));
+                }
+                // One zero buffer of shape `(l_i,)` per dimension: its values are unused; its
+                // shape makes the strict `(name, shape)` checkpoint check
+                // (`crate::checkpoint::check_checkpoint`) refuse a checkpoint of other levels.
+                for (i, &l) in c.levels.as_slice().iter().enumerate() {
+                    let levels = name(&format!("levels.{i}"));
+                    tensors.push(TensorSpec::buffer(
+                        levels,
+                        vec![l as usize],
+                        TensorInit::Zeros,
+                    ));
+                }
+                tensors
             }
             QuantizerConfig::VqEma(c) => {
                 c.validate()?;

@@ -132,6 +132,7 @@ impl Backend for ReferenceBackend {
                 c.validate()?;
                 (c.codebook_size, true)
             }
+            QuantizerConfig::Finite(_) => return Err(compute::finite_not_in_suites()),
         };
         let dim = config.dim();
         // Deterministic placeholders: every suite sets the values it uses.
