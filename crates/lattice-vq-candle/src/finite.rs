@@ -241,7 +241,7 @@ impl FiniteQuantizer {
                 let embedding = (&e - y.detach())?.sqr()?.mean_all()?;
                 let commitment = (e.detach() - &y)?.sqr()?.mean_all()?;
                 let size = step.abs()?.sum_all()?.neg()?;
-                let straight_through = (&y + (&e - &y)?.detach())?;
+                let straight_through = exact_straight_through(&e, &y)?;
                 let parts = LossParts {
                     embedding,
                     commitment,
@@ -263,9 +263,10 @@ impl FiniteQuantizer {
                 let clamped = k.broadcast_maximum(&zero)?.broadcast_minimum(&c.top)?;
                 let level = clamped.broadcast_sub(half_width)?;
                 let e = level.broadcast_div(half_width)?;
-                // vector-quantize-pytorch's round_ste, then the scale: gradients through tanh.
+                // vector-quantize-pytorch's round_ste then the scale (gradients through the
+                // tanh), with the forward value exactly the point.
                 let straight_through =
-                    (&bound + (&level - &bound)?.detach())?.broadcast_div(half_width)?;
+                    exact_straight_through(&e, &bound.broadcast_div(half_width)?)?;
                 let zero = zero_like_scalar(&y)?;
                 let parts = LossParts {
                     embedding: zero.clone(),
@@ -365,6 +366,14 @@ impl FiniteQuantizer {
         let values: Vec<i32> = codes.into_iter().collect();
         Ok(Tensor::from_vec(values, shape, indices.device())?)
     }
+}
+
+/// `sg(e) + (y - sg(y))`: the straight-through estimator (gradient 1 with respect to `y`)
+/// whose forward value is exactly `e` (`y - y = 0`), unlike `y + sg(e - y)`, which rounds.
+/// So decoding the token indices gives the decoder the same input, bit for bit, as the
+/// forward pass did, and a file of tokens reproduces the evaluated reconstruction exactly.
+fn exact_straight_through(e: &Tensor, y: &Tensor) -> Result<Tensor> {
+    Ok((e.detach() + (y - y.detach())?)?)
 }
 
 /// The layer's constants in `T`, computed by the core's own types so that they are its bits.

@@ -104,6 +104,19 @@ impl QuantizerConfig {
         }
     }
 
+    /// Check the quantizer's config (each config's own `validate`).
+    ///
+    /// # Errors
+    /// As the config's `validate`.
+    pub fn validate(&self) -> crate::Result<()> {
+        match self {
+            Self::Lattice(c) => c.validate(),
+            Self::Vq(c) => c.validate(),
+            Self::VqEma(c) => c.validate(),
+            Self::Finite(c) => c.validate(),
+        }
+    }
+
     /// The latent dimension D the quantizer works on.
     pub fn dim(&self) -> usize {
         match self {

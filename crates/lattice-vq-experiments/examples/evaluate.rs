@@ -6,14 +6,19 @@
 //! ```
 //!
 //! Prints JSON: per-pixel MSE, exact unique codes (and a HyperLogLog estimate with
-//! `--sketch`), perplexity, number of latent vectors, seconds.
+//! `--sketch`), perplexity, number of latent vectors, seconds. `--tokens FILE` also writes
+//! the token indices (finite codebooks, VQ); `--from-tokens FILE` decodes such a file and
+//! reports the MSE of its reconstructions (`tokens_mse`; equal to `mse` for a finite
+//! codebook, whose decoder input is the decoded point itself).
 
 use std::path::PathBuf;
 
 use clap::Parser;
 use lattice_vq_experiments::train::checkpoint::write_json;
 use lattice_vq_experiments::train::checkpoint_eval::{EvalOptions, EvalSplit, evaluate_checkpoint};
-use lattice_vq_experiments::train::{BackendKind, DatasetKind, Device, QuantizerKind};
+use lattice_vq_experiments::train::{
+    BackendKind, CodebookChoice, DatasetKind, Device, QuantizerKind,
+};
 
 /// Evaluate a VQ-VAE checkpoint in eval mode.
 #[derive(Debug, Parser)]
@@ -25,6 +30,16 @@ struct Args {
     /// The quantizer (default: inferred from the file).
     #[arg(long, value_enum)]
     quantizer: Option<QuantizerKind>,
+    /// Its codebook size (default: inferred from the file).
+    #[command(flatten)]
+    codebook: CodebookChoice,
+    /// Write the evaluated images' token indices to this safetensors file (`tokens`,
+    /// `(images, height, width)`, the smallest unsigned type that holds K).
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Decode the tokens of this file and report that reconstruction's MSE (`tokens_mse`).
+    #[arg(long)]
+    from_tokens: Option<PathBuf>,
     /// The dataset.
     #[arg(long, value_enum, default_value_t = DatasetKind::FashionMnist)]
     dataset: DatasetKind,
@@ -65,6 +80,9 @@ fn main() {
     let options = EvalOptions {
         checkpoint: args.checkpoint,
         quantizer: args.quantizer,
+        codebook: args.codebook,
+        tokens: args.tokens,
+        from_tokens: args.from_tokens,
         dataset: args.dataset,
         data_dir: args.data_dir,
         split: args.split,

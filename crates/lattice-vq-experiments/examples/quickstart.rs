@@ -46,6 +46,7 @@ fn main() {
         dataset: DatasetKind::FashionMnist,
         data_dir: None,
         quantizer: QuantizerKind::Lattice,
+        codebook: Default::default(),
         backend: BackendKind::Candle,
         device: Device::Cpu,
         epochs: 1,

@@ -96,6 +96,7 @@ fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
                 dataset: table.dataset,
                 data_dir: args.data_dir.clone(),
                 quantizer: row.quantizer,
+                codebook: Default::default(),
                 backend: args.backend,
                 device: args.device,
                 epochs: args.epochs,

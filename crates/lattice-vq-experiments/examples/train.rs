@@ -14,10 +14,11 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use lattice_vq_experiments::train::{
-    self, BackendKind, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions,
+    self, BackendKind, CodebookChoice, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions,
 };
 
-/// Train the paper's VQ-VAE (LL-VQ, dense LL-VQ, VQ or VQ-EMA) and evaluate it.
+/// Train the paper's VQ-VAE (LL-VQ, dense LL-VQ, VQ, VQ-EMA, or a finite codebook: FSQ, the
+/// bounded lattice) and evaluate it.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -30,6 +31,9 @@ struct Args {
     /// The quantizer.
     #[arg(long, value_enum, default_value_t = QuantizerKind::Lattice)]
     quantizer: QuantizerKind,
+    /// Its codebook size.
+    #[command(flatten)]
+    codebook: CodebookChoice,
     /// Framework (tch needs `--features tch`).
     #[arg(long, value_enum, default_value = "candle")]
     backend: BackendKind,
@@ -80,6 +84,7 @@ fn main() {
         dataset: args.dataset,
         data_dir: args.data_dir,
         quantizer: args.quantizer,
+        codebook: args.codebook,
         backend: args.backend,
         device: args.device,
         epochs: args.epochs,

@@ -14,6 +14,8 @@ mod cross_backend;
 mod defects;
 #[path = "training/faults.rs"]
 mod faults;
+#[path = "training/finite.rs"]
+mod finite;
 #[path = "training/names.rs"]
 mod names;
 #[path = "training/official.rs"]

@@ -297,6 +297,19 @@ impl Backend for CandleBackend {
         Ok(())
     }
 
+    fn decode_tokens(&mut self, batch: &Batch, tokens: &[i64]) -> Result<f64> {
+        let images = self.images(batch)?;
+        let grid = super::tokens::latent_grid(batch, self.model.config(), tokens.len())?;
+        let indices = Tensor::from_slice(tokens, grid, &self.device)?;
+        let latents = self.model.quantizer().decode(&Codes::Indices(indices))?;
+        let reconstruction = self.model.decode(&latents)?;
+        Ok((&reconstruction - &images)
+            .and_then(|d| d.sqr())
+            .and_then(|d| d.to_dtype(DType::F64))
+            .and_then(|d| d.sum_all())
+            .and_then(|d| d.to_scalar::<f64>())?)
+    }
+
     fn has_ema_state(&self) -> bool {
         self.spec.has_ema
     }

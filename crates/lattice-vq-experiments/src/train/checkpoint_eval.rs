@@ -2,12 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use lattice_vq_core::HyperLogLog;
+use lattice_vq_core::{HyperLogLog, Levels, QuantizerConfig};
 
 use super::evaluate::{EvalReport, evaluate};
 use super::progress_bar::progress_bar;
 use super::run::make_backend;
-use super::{BackendKind, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions};
+use super::tokens::{latent_grid, read_tokens, write_tokens};
+use super::{
+    BackendKind, CodebookChoice, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions,
+};
+use crate::data::{BatchOptions, Batches};
 use crate::error::{Error, Result};
 
 /// Which images to evaluate on.
@@ -28,6 +32,14 @@ pub struct EvalOptions {
     pub checkpoint: PathBuf,
     /// The quantizer; `None` infers it from the file's tensors.
     pub quantizer: Option<QuantizerKind>,
+    /// Its codebook size (a finite codebook's levels are inferred from the file when absent).
+    pub codebook: CodebookChoice,
+    /// Write the evaluated images' token indices here (safetensors, `tokens`
+    /// `(images, height, width)`, the smallest unsigned type that holds K).
+    pub tokens: Option<PathBuf>,
+    /// Decode the tokens of this file (as `tokens` wrote them) and report the MSE of those
+    /// reconstructions as `tokens_mse`.
+    pub from_tokens: Option<PathBuf>,
     /// The dataset.
     pub dataset: DatasetKind,
     /// Where the dataset is.
@@ -50,14 +62,15 @@ pub struct EvalOptions {
     pub progress: bool,
 }
 
-/// The quantizer a checkpoint holds, from its tensor names and shapes: VQ-EMA (an `ema_w`),
-/// VQ (a `K x D` codebook) or the sparse lattice (a `(1, D)` basis; sparse and dense
-/// lattices evaluate alike).
+/// The quantizer a checkpoint holds, from its tensor names and shapes: a finite codebook
+/// (its `levels.i` buffers give the levels; `offset` and `step` tell the kind), VQ-EMA (an
+/// `ema_w`), VQ (a `K x D` codebook, K given back) or the sparse lattice (a `(1, D)` basis;
+/// sparse and dense lattices evaluate alike).
 ///
 /// # Errors
 /// [`Error::Safetensors`] for an unreadable file, [`Error::Format`] for one without a
 /// quantizer.
-pub fn infer_quantizer(checkpoint: &Path) -> Result<QuantizerKind> {
+pub fn infer_quantizer(checkpoint: &Path) -> Result<(QuantizerKind, CodebookChoice)> {
     let tensors =
         candle_core::safetensors::load(checkpoint, &candle_core::Device::Cpu).map_err(|e| {
             Error::Safetensors {
@@ -65,19 +78,67 @@ pub fn infer_quantizer(checkpoint: &Path) -> Result<QuantizerKind> {
                 source: Box::new(e),
             }
         })?;
-    if tensors.contains_key("_quantizer.ema_w") {
-        return Ok(QuantizerKind::VqEma);
+    let format = |problem: String| Error::Format {
+        path: checkpoint.to_path_buf(),
+        problem,
+    };
+    let counts: Vec<u32> = (0..)
+        .map_while(|i| tensors.get(&format!("_quantizer.levels.{i}")))
+        .map(|t| t.dims().first().map_or(0, |&l| l as u32))
+        .collect();
+    if !counts.is_empty() {
+        let levels = Levels::new(&counts).map_err(|e| format(e.to_string()))?;
+        let kind = if tensors.contains_key("_quantizer.offset") {
+            QuantizerKind::BoundedLatticeOffset
+        } else if tensors.contains_key("_quantizer.step") {
+            QuantizerKind::BoundedLattice
+        } else {
+            QuantizerKind::Fsq
+        };
+        let codebook = CodebookChoice {
+            levels: Some(levels),
+            codebook_size: None,
+        };
+        return Ok((kind, codebook));
+    }
+    if let Some(codebook) = tensors.get("_quantizer.ema_w") {
+        let codebook_size = codebook.dims().first().copied();
+        return Ok((
+            QuantizerKind::VqEma,
+            CodebookChoice {
+                levels: None,
+                codebook_size,
+            },
+        ));
     }
     match tensors
         .get("_quantizer.embedding.weight")
         .map(|t| t.dims().to_vec())
     {
-        Some(dims) if dims.first() == Some(&1) => Ok(QuantizerKind::Lattice),
-        Some(_) => Ok(QuantizerKind::Vq),
-        None => Err(Error::Format {
-            path: checkpoint.to_path_buf(),
-            problem: "no _quantizer.embedding.weight: not a VQ-VAE checkpoint".into(),
-        }),
+        Some(dims) if dims.first() == Some(&1) => {
+            Ok((QuantizerKind::Lattice, CodebookChoice::default()))
+        }
+        Some(dims) => Ok((
+            QuantizerKind::Vq,
+            CodebookChoice {
+                levels: None,
+                codebook_size: dims.first().copied(),
+            },
+        )),
+        None => Err(format(
+            "no _quantizer.embedding.weight or levels: not a VQ-VAE checkpoint".into(),
+        )),
+    }
+}
+
+/// The number of token indices of a quantizer that has them (the finite codebooks, VQ,
+/// VQ-EMA); `None` for the lattices, whose codes are integer vectors.
+pub fn token_count(quantizer: &QuantizerConfig) -> Option<u64> {
+    match quantizer {
+        QuantizerConfig::Finite(c) => Some(c.codebook_size()),
+        QuantizerConfig::Vq(c) => Some(c.codebook_size as u64),
+        QuantizerConfig::VqEma(c) => Some(c.codebook_size as u64),
+        QuantizerConfig::Lattice(_) => None,
     }
 }
 
@@ -92,8 +153,12 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
             problem: "must be at least 1".into(),
         });
     }
-    let quantizer = match options.quantizer {
-        Some(q) => q,
+    let (quantizer, codebook) = match options.quantizer {
+        Some(q) if q.is_finite() && options.codebook.levels.is_none() => {
+            let (_, inferred) = infer_quantizer(&options.checkpoint)?;
+            (q, inferred)
+        }
+        Some(q) => (q, options.codebook),
         None => infer_quantizer(&options.checkpoint)?,
     };
     let splits = super::datasets::open(options.dataset, options.data_dir.as_deref())?;
@@ -106,6 +171,7 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
         dataset: options.dataset,
         data_dir: options.data_dir.clone(),
         quantizer,
+        codebook,
         backend: options.backend,
         device: options.device,
         epochs: 0,
@@ -122,21 +188,89 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
         progress: options.progress,
     };
     let mut backend = make_backend(&train_options)?;
+    let model_config = train_options.dataset.model();
     backend.load(&options.checkpoint, None)?;
     let mut sketch = options.sketch_precision.map(HyperLogLog::new).transpose()?;
     let images = options
         .max_images
         .map_or(dataset.len(), |m| m.min(dataset.len()));
     let bar = progress_bar(options.progress, images as u64, "evaluate".into());
-    let report = evaluate(
+    let (_, quantizer_config) = super::run::model_configs(&train_options)?;
+    let tokens_of = token_count(&quantizer_config);
+    if options.tokens.is_some() && tokens_of.is_none() {
+        return Err(Error::Invalid {
+            what: "tokens".into(),
+            problem: "the lattices' codes are integer vectors, not token indices: --tokens \
+                      needs fsq, a bounded lattice, vq or vq-ema"
+                .into(),
+        });
+    }
+    let mut tokens: Vec<i64> = Vec::new();
+    let mut grid = None;
+    let mut report = evaluate(
         backend.as_mut(),
-        dataset,
+        dataset.clone(),
         options.batch_size,
         options.max_images,
         sketch.as_mut(),
-        |_, _| {},
+        |batch, rows, _| {
+            if options.tokens.is_some() {
+                tokens.extend(rows.data.iter().map(|&t| i64::from(t)));
+                grid.get_or_insert((batch.shape, model_config.clone()));
+            }
+        },
         &bar,
     )?;
     bar.finish_and_clear();
+    if let (Some(path), Some(codebook_size), Some((shape, model))) =
+        (&options.tokens, tokens_of, grid)
+    {
+        let probe = crate::data::Batch {
+            images: Vec::new(),
+            len: report.images,
+            shape,
+        };
+        let (images, height, width) = latent_grid(&probe, &model, tokens.len())?;
+        write_tokens(path, &tokens, &[images, height, width], codebook_size)?;
+    }
+    if let Some(path) = &options.from_tokens {
+        report.tokens_mse = Some(decoded_mse(backend.as_mut(), dataset, options, path)?);
+    }
     Ok(report)
+}
+
+/// The per-pixel MSE of the reconstructions decoded from the tokens in `path`, over the same
+/// images in the same order as the evaluation.
+fn decoded_mse(
+    backend: &mut dyn super::Backend,
+    dataset: std::sync::Arc<dyn crate::data::Dataset>,
+    options: &EvalOptions,
+    path: &Path,
+) -> Result<f64> {
+    let (tokens, shape) = read_tokens(path)?;
+    let per_image: usize = shape.iter().skip(1).product();
+    let images = options
+        .max_images
+        .map_or(dataset.len(), |m| m.min(dataset.len()));
+    if shape.first() != Some(&images) {
+        return Err(Error::Invalid {
+            what: "tokens".into(),
+            problem: format!("{path:?} holds tokens of {shape:?}, not of {images} images"),
+        });
+    }
+    let mut batch_options = BatchOptions::sequential(options.batch_size);
+    batch_options.max_batches = Some(images.div_ceil(options.batch_size));
+    let (mut sse, mut pixels, mut seen) = (0.0, 0usize, 0usize);
+    for batch in Batches::new(dataset, &batch_options) {
+        let mut batch = batch?;
+        if seen + batch.len > images {
+            batch.len = images - seen;
+            batch.images.truncate(batch.len * batch.shape.len());
+        }
+        let own = &tokens[seen * per_image..(seen + batch.len) * per_image];
+        sse += backend.decode_tokens(&batch, own)?;
+        pixels += batch.images.len();
+        seen += batch.len;
+    }
+    Ok(sse / pixels.max(1) as f64)
 }

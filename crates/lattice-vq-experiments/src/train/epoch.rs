@@ -198,7 +198,7 @@ fn validate(options: &TrainOptions, splits: &Splits, backend: &mut dyn Backend) 
         splits.eval_batch_size(options.batch_size),
         options.max_eval_images,
         None,
-        |_, _| {},
+        |_, _, _| {},
         &bar,
     )?;
     bar.finish_and_clear();

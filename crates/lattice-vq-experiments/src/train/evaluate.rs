@@ -7,7 +7,7 @@ use lattice_vq_core::{HyperLogLog, UniqueCodes};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, CodeKind};
+use super::{Backend, CodeKind, CodeRows};
 use crate::data::{Batch, BatchOptions, Batches, Dataset};
 use crate::error::Result;
 
@@ -26,13 +26,17 @@ pub struct EvalReport {
     pub perplexity: f64,
     /// HyperLogLog estimate of the distinct codes, when a sketch was asked for.
     pub unique_codes_sketch: Option<f64>,
+    /// The per-pixel MSE of the reconstructions decoded from a file of tokens
+    /// (`evaluate --from-tokens`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_mse: Option<f64>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
 
 /// Evaluate `backend` on `dataset` in eval mode, in order, `batch_size` images at a time
-/// (at most `max_images`). `on_batch` sees each batch and its reconstructions (for
-/// picture grids); `sketch`, when given, also sees every code; `progress` is told after each batch.
+/// (at most `max_images`). `on_batch` sees each batch, its codes and its reconstructions
+/// (for picture grids and token files); `sketch`, when given, also sees every code; `progress` is told after each batch.
 ///
 /// # Errors
 /// Loading or framework failures; [`crate::Error::Invalid`] when there is no image to
@@ -43,7 +47,7 @@ pub fn evaluate(
     batch_size: usize,
     max_images: Option<usize>,
     mut sketch: Option<&mut HyperLogLog>,
-    mut on_batch: impl FnMut(&Batch, &[f32]),
+    mut on_batch: impl FnMut(&Batch, &CodeRows, &[f32]),
     progress: &indicatif::ProgressBar,
 ) -> Result<EvalReport> {
     let start = Instant::now();
@@ -71,7 +75,7 @@ pub fn evaluate(
             sketch.insert_rows(view);
         }
         if let Some(r) = reconstruction {
-            on_batch(&batch, &r);
+            on_batch(&batch, &rows, &r);
         }
         progress.inc(batch.len as u64);
     }
@@ -91,6 +95,7 @@ pub fn evaluate(
         unique_codes: codes.len(),
         perplexity: codes.perplexity(),
         unique_codes_sketch: sketch.map(|s| s.estimate()),
+        tokens_mse: None,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

@@ -7,14 +7,16 @@ use std::str::FromStr;
 
 use clap::ValueEnum;
 use lattice_vq_core::{
-    BasisInit, LatticeQuantizerConfig, QuantizerConfig, VectorQuantizerConfig,
-    VectorQuantizerEmaConfig, VqVaeConfig,
+    BasisInit, FiniteQuantizerConfig, LatticeQuantizerConfig, QuantizerConfig,
+    VectorQuantizerConfig, VectorQuantizerEmaConfig, VqVaeConfig,
 };
 use serde::{Deserialize, Serialize};
 
+use super::codebook_choice::CodebookChoice;
 use crate::error::Error;
 
-/// Codebook size K of every quantizer (lattice: the `K` of its integer range), as the paper.
+/// Codebook size K of every quantizer without `--codebook-size` (lattice: the `K` of its
+/// integer range), as the paper.
 const K: usize = 512;
 
 /// A dataset [`super::datasets::open`] knows.
@@ -83,7 +85,7 @@ impl DatasetKind {
     }
 }
 
-/// A quantizer of the paper.
+/// A quantizer: the paper's four (and a variant), or a finite codebook with token indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ValueEnum)]
 pub enum QuantizerKind {
     /// The paper's sparse LL-VQ (size loss gamma 1, basis in (-9.76, 9.76) for D = 64).
@@ -106,16 +108,31 @@ pub enum QuantizerKind {
     #[serde(rename = "vq-ema", alias = "vq_ema")]
     #[value(name = "vq-ema", alias = "vq_ema")]
     VqEma,
+    /// A bounded lattice with learned steps (needs --levels).
+    #[serde(rename = "bounded-lattice")]
+    #[value(name = "bounded-lattice")]
+    BoundedLattice,
+    /// A bounded lattice with learned steps and offsets (needs --levels).
+    #[serde(rename = "bounded-lattice-offset")]
+    #[value(name = "bounded-lattice-offset")]
+    BoundedLatticeOffset,
+    /// FSQ, vector-quantize-pytorch's formulation (needs --levels).
+    #[serde(rename = "fsq")]
+    #[value(name = "fsq")]
+    Fsq,
 }
 
 impl QuantizerKind {
     /// Every quantizer, in the order `--help` lists them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::Lattice,
         Self::DenseLattice,
         Self::LatticeUnitInit,
         Self::Vq,
         Self::VqEma,
+        Self::BoundedLattice,
+        Self::BoundedLatticeOffset,
+        Self::Fsq,
     ];
 
     /// The canonical name on the command line and in the run's files (the official
@@ -127,22 +144,65 @@ impl QuantizerKind {
             Self::LatticeUnitInit => "lattice-unit-init",
             Self::Vq => "vq",
             Self::VqEma => "vq-ema",
+            Self::BoundedLattice => "bounded-lattice",
+            Self::BoundedLatticeOffset => "bounded-lattice-offset",
+            Self::Fsq => "fsq",
         }
     }
 
-    /// The quantizer's config for `dim`-dimensional latents (K = 512), as
-    /// `QuantizerConfig::by_name` in `crates/lattice-vq-core/src/model.rs` gives it for the
-    /// paper's four, plus the sparse lattice from the unit initialisation.
-    pub fn config(self, dim: usize) -> QuantizerConfig {
-        match self {
-            Self::Lattice => QuantizerConfig::Lattice(LatticeQuantizerConfig::new(K, dim)),
-            Self::DenseLattice => QuantizerConfig::Lattice(LatticeQuantizerConfig::dense(K, dim)),
-            Self::LatticeUnitInit => QuantizerConfig::Lattice(
-                LatticeQuantizerConfig::new(K, dim).with_init(BasisInit::Symmetric(1.0)),
-            ),
-            Self::Vq => QuantizerConfig::Vq(VectorQuantizerConfig::new(K, dim)),
-            Self::VqEma => QuantizerConfig::VqEma(VectorQuantizerEmaConfig::new(K, dim)),
+    /// Whether the quantizer is a finite codebook sized by `--levels`.
+    pub fn is_finite(self) -> bool {
+        matches!(
+            self,
+            Self::BoundedLattice | Self::BoundedLatticeOffset | Self::Fsq
+        )
+    }
+
+    /// The quantizer's config for `dim`-dimensional latents: the paper's four with K = 512
+    /// as `QuantizerConfig::by_name` in `crates/lattice-vq-core/src/model.rs` gives them
+    /// (K from `--codebook-size` otherwise), the sparse lattice from the unit
+    /// initialisation, and the finite codebooks of `--levels`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a finite codebook without levels, levels for another
+    /// quantizer, or a codebook size for a finite one.
+    pub fn config(self, dim: usize, codebook: CodebookChoice) -> Result<QuantizerConfig, Error> {
+        let invalid = |problem: &str| Error::Invalid {
+            what: "codebook".into(),
+            problem: format!("{problem} (quantizer {self})"),
+        };
+        if self.is_finite() && codebook.codebook_size.is_some() {
+            return Err(invalid(
+                "a finite codebook's size is the product of its --levels, not --codebook-size",
+            ));
         }
+        let k = codebook.codebook_size.unwrap_or(K);
+        if let Some(levels) = codebook.levels {
+            return Ok(QuantizerConfig::Finite(match self {
+                Self::Fsq => FiniteQuantizerConfig::fsq(levels, dim),
+                Self::BoundedLattice => FiniteQuantizerConfig::bounded(levels, dim),
+                Self::BoundedLatticeOffset => {
+                    FiniteQuantizerConfig::bounded(levels, dim).with_learned_offset()
+                }
+                _ => {
+                    return Err(invalid(
+                        "--levels only sizes fsq and the bounded lattices; use --codebook-size",
+                    ));
+                }
+            }));
+        }
+        Ok(match self {
+            Self::Lattice => QuantizerConfig::Lattice(LatticeQuantizerConfig::new(k, dim)),
+            Self::DenseLattice => QuantizerConfig::Lattice(LatticeQuantizerConfig::dense(k, dim)),
+            Self::LatticeUnitInit => QuantizerConfig::Lattice(
+                LatticeQuantizerConfig::new(k, dim).with_init(BasisInit::Symmetric(1.0)),
+            ),
+            Self::Vq => QuantizerConfig::Vq(VectorQuantizerConfig::new(k, dim)),
+            Self::VqEma => QuantizerConfig::VqEma(VectorQuantizerEmaConfig::new(k, dim)),
+            Self::BoundedLattice | Self::BoundedLatticeOffset | Self::Fsq => {
+                return Err(invalid("--levels is required, for example 8,8,8"));
+            }
+        })
     }
 }
 
@@ -179,7 +239,8 @@ impl FromStr for QuantizerKind {
         parse(
             s,
             "quantizer",
-            "lattice, dense-lattice, lattice-unit-init, vq, vq-ema",
+            "lattice, dense-lattice, lattice-unit-init, vq, vq-ema, bounded-lattice, \
+             bounded-lattice-offset, fsq",
         )
     }
 }

@@ -16,6 +16,7 @@ mod adam_state;
 pub mod candle_backend;
 pub mod checkpoint;
 pub mod checkpoint_eval;
+pub mod codebook_choice;
 pub mod counting;
 pub mod datasets;
 pub mod device;
@@ -36,7 +37,9 @@ mod step_stats;
 pub mod tables;
 #[cfg(feature = "tch")]
 pub mod tch_backend;
+pub mod tokens;
 
+pub use codebook_choice::CodebookChoice;
 pub use counting::{CodeKind, CodeRows};
 pub use device::Device;
 pub use kinds::{DatasetKind, QuantizerKind};
@@ -112,4 +115,13 @@ pub trait Backend {
     /// Whether the quantizer keeps state that moves in training mode without gradients
     /// (VQ-EMA).
     fn has_ema_state(&self) -> bool;
+
+    /// The summed squared reconstruction error of the batch's images against the decoder's
+    /// output for `tokens` (one token index per latent position, `(images, height, width)`
+    /// row-major): how a file of `evaluate --tokens` is checked.
+    ///
+    /// # Errors
+    /// Tokens of another count than the batch's latent positions, tokens outside the
+    /// codebook, a quantizer without token indices, framework failures.
+    fn decode_tokens(&mut self, batch: &Batch, tokens: &[i64]) -> Result<f64>;
 }

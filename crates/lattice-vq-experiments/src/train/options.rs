@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::codebook_choice::CodebookChoice;
 use super::device::Device;
 use super::kinds::{DatasetKind, QuantizerKind};
 
@@ -47,6 +48,9 @@ pub struct TrainOptions {
     pub data_dir: Option<PathBuf>,
     /// The quantizer.
     pub quantizer: QuantizerKind,
+    /// Its codebook size (`--levels`, `--codebook-size`; absent in older runs' options).
+    #[serde(default)]
+    pub codebook: CodebookChoice,
     /// The framework.
     pub backend: BackendKind,
     /// The device.

@@ -41,12 +41,15 @@ pub struct RunResult {
 /// [`super::QuantizerKind::config`]).
 ///
 /// # Errors
-/// None since the dataset and the quantizer are enums (unknown names fail where they are
-/// parsed); the `Result` stays for the callers that match on it
-/// (`crates/lattice-vq-fuzz/src/run_state.rs`).
+/// A codebook choice the quantizer does not take ([`super::QuantizerKind::config`]), or an
+/// invalid one (levels, K).
 pub fn model_configs(options: &TrainOptions) -> Result<(VqVaeConfig, QuantizerConfig)> {
     let model = options.dataset.model();
-    let quantizer = options.quantizer.config(model.embedding_dim);
+    let quantizer = options
+        .quantizer
+        .config(model.embedding_dim, options.codebook)?;
+    quantizer.validate()?;
+    model.validate_with(&quantizer)?;
     Ok((model, quantizer))
 }
 
@@ -235,7 +238,7 @@ fn test_and_pictures(
         splits.eval_batch_size(options.batch_size),
         options.max_eval_images,
         None,
-        |batch, reconstruction| {
+        |batch, _, reconstruction| {
             if pictures.is_none() {
                 let n = batch.len.min(PICTURES) * batch.shape.len();
                 pictures = Some((

@@ -249,6 +249,24 @@ impl Backend for TchBackend {
         Ok(())
     }
 
+    fn decode_tokens(&mut self, batch: &Batch, tokens: &[i64]) -> Result<f64> {
+        let _guard = tch::no_grad_guard();
+        let images = self.images(batch)?;
+        let (n, h, w) = super::tokens::latent_grid(batch, self.model.config(), tokens.len())?;
+        let indices = Tensor::from_slice(tokens)
+            .f_view([n as i64, h as i64, w as i64])
+            .and_then(|t| t.f_to_device(images.device()))?;
+        let latents = self
+            .model
+            .quantizer()
+            .decode(&lattice_vq_tch::Codes::Indices(indices))?;
+        let reconstruction = self.model.decode(&latents)?;
+        Ok((&reconstruction - &images)
+            .f_square()
+            .and_then(|d| d.f_sum(Kind::Double))?
+            .double_value(&[]))
+    }
+
     fn has_ema_state(&self) -> bool {
         self.spec.has_ema
     }

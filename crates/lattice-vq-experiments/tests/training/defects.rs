@@ -198,7 +198,7 @@ fn d8_evaluations_of_no_images_are_errors_not_an_error_of_zero() {
         16,
         None,
         None,
-        |_, _| {},
+        |_, _, _| {},
         &bar,
     )
     .unwrap_err()

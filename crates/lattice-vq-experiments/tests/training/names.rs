@@ -8,8 +8,8 @@ use lattice_vq_experiments::train::checkpoint::{read_json, write_json};
 use lattice_vq_experiments::train::metrics::EpochRecord;
 use lattice_vq_experiments::train::run::model_configs;
 use lattice_vq_experiments::train::{
-    BackendKind, DatasetKind, Device, EpochMode, Protocol, QuantizerKind, TrainOptions,
-    resume_options,
+    BackendKind, CodebookChoice, DatasetKind, Device, EpochMode, Protocol, QuantizerKind,
+    TrainOptions, resume_options,
 };
 
 /// `value` as JSON: a quoted string.
@@ -91,13 +91,15 @@ fn the_enums_give_the_configs_the_names_gave() {
         QuantizerKind::VqEma,
     ] {
         assert_eq!(
-            Some(quantizer.config(64)),
+            quantizer.config(64, CodebookChoice::default()).ok(),
             QuantizerConfig::by_name(quantizer.name(), 64),
             "{quantizer}"
         );
     }
     assert_eq!(
-        QuantizerKind::LatticeUnitInit.config(64),
+        QuantizerKind::LatticeUnitInit
+            .config(64, CodebookChoice::default())
+            .unwrap(),
         QuantizerConfig::Lattice(
             LatticeQuantizerConfig::new(512, 64).with_init(BasisInit::Symmetric(1.0))
         )

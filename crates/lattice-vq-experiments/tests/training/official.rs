@@ -28,14 +28,15 @@ fn checkpoint(name: &str) -> Option<PathBuf> {
 
 #[test]
 fn the_quantizer_is_inferred_from_the_checkpoint() {
-    for (name, quantizer) in [
-        ("vq", QuantizerKind::Vq),
-        ("vq-ema", QuantizerKind::VqEma),
-        ("sparse_lattice", QuantizerKind::Lattice),
-        ("dense_lattice", QuantizerKind::Lattice),
+    for (name, quantizer, codebook_size) in [
+        ("vq", QuantizerKind::Vq, Some(512)),
+        ("vq-ema", QuantizerKind::VqEma, Some(512)),
+        ("sparse_lattice", QuantizerKind::Lattice, None),
+        ("dense_lattice", QuantizerKind::Lattice, None),
     ] {
         if let Some(path) = checkpoint(name) {
-            assert_eq!(infer_quantizer(&path).unwrap(), quantizer);
+            let (kind, codebook) = infer_quantizer(&path).unwrap();
+            assert_eq!((kind, codebook.codebook_size), (quantizer, codebook_size));
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -64,6 +65,9 @@ fn evaluate_reproduces_the_official_sparse_lattice_checkpoint() {
     let report = evaluate_checkpoint(&EvalOptions {
         checkpoint: path,
         quantizer: None,
+        codebook: Default::default(),
+        tokens: None,
+        from_tokens: None,
         dataset: DatasetKind::FashionMnist,
         data_dir: None,
         split: EvalSplit::Test,

@@ -30,6 +30,7 @@ pub fn smoke_options(
         dataset: DatasetKind::Synthetic,
         data_dir: None,
         quantizer,
+        codebook: Default::default(),
         backend,
         device: Device::Cpu,
         epochs: 1,
@@ -159,5 +160,13 @@ impl Backend for Interrupted {
 
     fn has_ema_state(&self) -> bool {
         self.inner.has_ema_state()
+    }
+
+    fn decode_tokens(
+        &mut self,
+        batch: &Batch,
+        tokens: &[i64],
+    ) -> lattice_vq_experiments::Result<f64> {
+        self.inner.decode_tokens(batch, tokens)
     }
 }

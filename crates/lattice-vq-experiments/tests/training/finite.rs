@@ -1,0 +1,127 @@
+//! Finite codebooks through the examples' library side: `--quantizer fsq|bounded-lattice*
+//! --levels`, a training run on every backend, `evaluate --tokens` writing the smallest
+//! unsigned type and `--from-tokens` reproducing the evaluated error exactly; bad codebook
+//! choices are typed errors.
+
+use lattice_vq_core::Levels;
+use lattice_vq_experiments::train::checkpoint_eval::{
+    EvalOptions, EvalSplit, evaluate_checkpoint, infer_quantizer,
+};
+use lattice_vq_experiments::train::run::{model_configs, run};
+use lattice_vq_experiments::train::tokens::{read_tokens, token_dtype};
+use lattice_vq_experiments::train::{CodebookChoice, DatasetKind, Device, QuantizerKind};
+
+use crate::support::{backends, smoke_options};
+
+fn levels(text: &str) -> Option<Levels> {
+    Some(text.parse().unwrap())
+}
+
+#[test]
+fn finite_codebooks_train_and_their_token_files_decode_to_the_evaluated_error() {
+    for backend in backends() {
+        for (quantizer, text, dtype) in [
+            (QuantizerKind::BoundedLattice, "8,8,8", "U16"),
+            (QuantizerKind::BoundedLatticeOffset, "4,4,4,4", "U8"),
+            (QuantizerKind::Fsq, "8,5,5,5", "U16"),
+        ] {
+            let what = format!("{backend:?} {quantizer} {text}");
+            let dir = tempfile::tempdir().unwrap();
+            let mut options = smoke_options(dir.path(), quantizer, backend, 8);
+            options.codebook.levels = levels(text);
+            let result = run(&options).unwrap();
+            assert!(result.test.mse.is_finite(), "{what}");
+            assert_eq!(
+                infer_quantizer(&result.model).unwrap(),
+                (
+                    quantizer,
+                    CodebookChoice {
+                        levels: levels(text),
+                        codebook_size: None
+                    }
+                ),
+                "{what}: the quantizer inferred from the checkpoint"
+            );
+            let tokens = dir.path().join("tokens.safetensors");
+            let eval = |tokens_out, from_tokens| EvalOptions {
+                checkpoint: result.model.clone(),
+                quantizer: None,
+                codebook: CodebookChoice::default(),
+                tokens: tokens_out,
+                from_tokens,
+                dataset: DatasetKind::Synthetic,
+                data_dir: None,
+                split: EvalSplit::Test,
+                backend,
+                device: Device::Cpu,
+                batch_size: 24,
+                max_images: Some(60),
+                sketch_precision: None,
+                threads: Some(1),
+                progress: false,
+            };
+            let written = evaluate_checkpoint(&eval(Some(tokens.clone()), None)).unwrap();
+            assert_eq!(token_dtype(&tokens).unwrap(), dtype, "{what}");
+            let (values, shape) = read_tokens(&tokens).unwrap();
+            assert_eq!(shape, vec![60, 14, 14], "{what}");
+            let k = levels(text).unwrap().codebook_size() as i64;
+            assert!(values.iter().all(|&t| (0..k).contains(&t)), "{what}");
+            let decoded = evaluate_checkpoint(&eval(None, Some(tokens.clone()))).unwrap();
+            assert_eq!(decoded.mse, written.mse, "{what}");
+            assert_eq!(
+                decoded.tokens_mse,
+                Some(written.mse),
+                "{what}: decoded tokens"
+            );
+        }
+    }
+}
+
+#[test]
+fn codebook_choices_the_quantizer_does_not_take_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |quantizer, levels: Option<Levels>, codebook_size| {
+        let mut options = smoke_options(dir.path(), quantizer, backends()[0], 1);
+        options.codebook = CodebookChoice {
+            levels,
+            codebook_size,
+        };
+        model_configs(&options)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let err = with(QuantizerKind::Fsq, None, None).unwrap_err();
+    assert!(err.contains("--levels is required"), "{err}");
+    let err = with(QuantizerKind::Vq, levels("8,8"), None).unwrap_err();
+    assert!(err.contains("--codebook-size"), "{err}");
+    let err = with(QuantizerKind::BoundedLattice, levels("8,8"), Some(64)).unwrap_err();
+    assert!(err.contains("product of its --levels"), "{err}");
+    assert!(with(QuantizerKind::Vq, None, Some(64)).is_ok());
+    assert!(with(QuantizerKind::Vq, None, Some(1)).is_err(), "K = 1");
+    assert!("8,0".parse::<Levels>().is_err());
+    // The lattices' codes have no token indices.
+    let lattice = dir.path().join("lattice");
+    let mut options = smoke_options(&lattice, QuantizerKind::Lattice, backends()[0], 1);
+    options.max_eval_images = Some(4);
+    let result = run(&options).unwrap();
+    let err = evaluate_checkpoint(&EvalOptions {
+        checkpoint: result.model,
+        quantizer: None,
+        codebook: CodebookChoice::default(),
+        tokens: Some(dir.path().join("t.safetensors")),
+        from_tokens: None,
+        dataset: DatasetKind::Synthetic,
+        data_dir: None,
+        split: EvalSplit::Test,
+        backend: backends()[0],
+        device: Device::Cpu,
+        batch_size: 4,
+        max_images: Some(4),
+        sketch_precision: None,
+        threads: Some(1),
+        progress: false,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not token indices"), "{err}");
+}
