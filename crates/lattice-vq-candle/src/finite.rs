@@ -423,6 +423,13 @@ impl Quantizer for FiniteQuantizer {
         })
     }
 
+    /// The bounded lattice's clamped digits and the digits counted (FSQ's bound keeps every
+    /// digit inside the box for up to 1001 levels: it reports its clamps too).
+    fn overload(&self, latents: &Tensor) -> Result<Option<(u64, u64)>> {
+        let out = self.quantize_finite(latents)?;
+        Ok(Some((out.overloaded, out.codes.elem_count() as u64)))
+    }
+
     /// Token indices (`Codes::Indices`, `I64`) or digit codes (`Codes::Lattice`, `I32`,
     /// `(..., d)`) back to the decoder input, in the latents' layout.
     fn decode(&self, codes: &Codes) -> Result<Tensor> {

@@ -37,6 +37,17 @@ pub trait Quantizer: std::fmt::Debug + Send + Sync {
     /// or last dimension (lattice codes end in D), empty codes, indices outside the
     /// codebook, an invalid basis, or a candle error.
     fn decode(&self, codes: &Codes) -> Result<Tensor>;
+
+    /// How many latent scalars of `latents` lie outside a bounded codebook's box (their digit
+    /// is clamped: overload), and how many scalars were counted; `None` for quantizers
+    /// without a boundary (the default).
+    ///
+    /// # Errors
+    /// As [`Quantizer::quantize`].
+    fn overload(&self, latents: &Tensor) -> Result<Option<(u64, u64)>> {
+        let _ = latents;
+        Ok(None)
+    }
 }
 
 /// The layer's `N` variables as `QuantizerConfig::tensors` lists them (names under the

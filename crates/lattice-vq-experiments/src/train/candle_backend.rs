@@ -310,6 +310,14 @@ impl Backend for CandleBackend {
             .and_then(|d| d.to_scalar::<f64>())?)
     }
 
+    fn overload(&mut self, batch: &Batch) -> Result<Option<(u64, u64)>> {
+        if !self.spec.finite {
+            return Ok(None);
+        }
+        let latents = self.model.encode(&self.images(batch)?)?.detach();
+        Ok(self.model.quantizer().overload(&latents)?)
+    }
+
     fn has_ema_state(&self) -> bool {
         self.spec.has_ema
     }

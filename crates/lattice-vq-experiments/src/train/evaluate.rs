@@ -26,6 +26,10 @@ pub struct EvalReport {
     pub perplexity: f64,
     /// HyperLogLog estimate of the distinct codes, when a sketch was asked for.
     pub unique_codes_sketch: Option<f64>,
+    /// The fraction of latent scalars outside a finite codebook's box (their digit was
+    /// clamped), for the quantizers that have a boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overload_rate: Option<f64>,
     /// The per-pixel MSE of the reconstructions decoded from a file of tokens
     /// (`evaluate --from-tokens`), when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +60,7 @@ pub fn evaluate(
     options.max_batches = Some(images.div_ceil(batch_size));
     let mut codes: Option<UniqueCodes> = None;
     let (mut sse, mut pixels, mut seen) = (0.0, 0usize, 0usize);
+    let (mut overloaded, mut scalars) = (0u64, 0u64);
     for batch in Batches::new(dataset, &options) {
         let mut batch = batch?;
         if seen + batch.len > images {
@@ -63,6 +68,10 @@ pub fn evaluate(
             batch.images.truncate(batch.len * batch.shape.len());
         }
         let (batch_sse, rows, reconstruction) = backend.evaluate(&batch, true)?;
+        if let Some((outside, counted)) = backend.overload(&batch)? {
+            overloaded += outside;
+            scalars += counted;
+        }
         sse += batch_sse;
         pixels += batch.images.len();
         seen += batch.len;
@@ -95,6 +104,7 @@ pub fn evaluate(
         unique_codes: codes.len(),
         perplexity: codes.perplexity(),
         unique_codes_sketch: sketch.map(|s| s.estimate()),
+        overload_rate: (scalars > 0).then(|| overloaded as f64 / scalars as f64),
         tokens_mse: None,
         seconds: start.elapsed().as_secs_f64(),
     })

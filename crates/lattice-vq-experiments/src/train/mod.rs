@@ -124,4 +124,14 @@ pub trait Backend {
     /// Tokens of another count than the batch's latent positions, tokens outside the
     /// codebook, a quantizer without token indices, framework failures.
     fn decode_tokens(&mut self, batch: &Batch, tokens: &[i64]) -> Result<f64>;
+
+    /// Eval-mode encoder and quantizer: the latent scalars outside a finite codebook's box
+    /// and the scalars counted; `None` for quantizers without a boundary (no work done).
+    ///
+    /// # Errors
+    /// As [`Backend::train_step`].
+    fn overload(&mut self, batch: &Batch) -> Result<Option<(u64, u64)>> {
+        let _ = batch;
+        Ok(None)
+    }
 }

@@ -22,6 +22,9 @@ pub(crate) struct ModelSpec {
     pub basis: Option<String>,
     /// Whether the quantizer keeps state that moves without gradients (VQ-EMA).
     pub has_ema: bool,
+    /// Whether the quantizer is a finite codebook (FSQ, the bounded lattice): it has token
+    /// indices and a box to overload.
+    pub finite: bool,
     /// The latents' dimension D.
     pub dim: usize,
 }
@@ -43,7 +46,10 @@ impl ModelSpec {
                 .iter()
                 .find(|t| matches!(t.init, TensorInit::LatticeBasis { .. }))
                 .map(|t| t.name.clone()),
-            has_ema: tensors.iter().any(|t| !t.trainable),
+            // Only VQ-EMA's buffers move in training mode; a finite codebook's `levels.i`
+            // buffers never change.
+            has_ema: matches!(quantizer, QuantizerConfig::VqEma(_)),
+            finite: matches!(quantizer, QuantizerConfig::Finite(_)),
             dim: quantizer.dim(),
         })
     }

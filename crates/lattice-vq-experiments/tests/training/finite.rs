@@ -9,7 +9,9 @@ use lattice_vq_experiments::train::checkpoint_eval::{
 };
 use lattice_vq_experiments::train::run::{model_configs, run};
 use lattice_vq_experiments::train::tokens::{read_tokens, token_dtype};
-use lattice_vq_experiments::train::{CodebookChoice, DatasetKind, Device, QuantizerKind};
+use lattice_vq_experiments::train::{
+    CodebookChoice, DatasetKind, Device, EpochMode, QuantizerKind,
+};
 
 use crate::support::{backends, smoke_options};
 
@@ -75,6 +77,28 @@ fn finite_codebooks_train_and_their_token_files_decode_to_the_evaluated_error() 
             );
         }
     }
+}
+
+/// Under the paper's protocol a finite codebook's epochs at learning rate 0 are skipped like
+/// LL-VQ's (its `levels.i` buffers are not EMA state), and the test report has the overload
+/// rate of its box.
+#[test]
+fn finite_codebooks_skip_the_paper_protocols_idle_epochs_and_report_overload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = smoke_options(dir.path(), QuantizerKind::BoundedLattice, backends()[0], 3);
+    options.codebook.levels = levels("3,3");
+    options.protocol = lattice_vq_experiments::train::Protocol::Paper;
+    options.epochs = 2;
+    let result = run(&options).unwrap();
+    assert_eq!(result.epochs[1].mode, EpochMode::Skipped);
+    let rate = result
+        .test
+        .overload_rate
+        .expect("a bounded lattice reports overload");
+    assert!((0.0..=1.0).contains(&rate), "{rate}");
+    let mut options = smoke_options(dir.path(), QuantizerKind::Lattice, backends()[0], 1);
+    options.out_dir = dir.path().join("lattice");
+    assert_eq!(run(&options).unwrap().test.overload_rate, None);
 }
 
 #[test]
