@@ -4,7 +4,7 @@
 
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use lattice_vq_core::{FiniteKind, FiniteQuantizerConfig, Lattice, QuantizerConfig};
+use lattice_vq_core::{FiniteKind, FiniteQuantizerConfig, Lattice, LatticeFloat, QuantizerConfig};
 use ndarray::{ArrayView1, ArrayView2};
 
 use crate::error::{Result, input_shape};
@@ -148,7 +148,11 @@ impl FiniteQuantizer {
             },
         };
         if layer.config.is_bounded() {
-            layer.core_bounded::<f64>()?;
+            // In the variables' own type: an f32 box of more than 2^24 levels is refused.
+            match dtype {
+                DType::F64 => drop(layer.core_bounded::<f64>()?),
+                _ => drop(layer.core_bounded::<f32>()?),
+            }
         }
         Ok(layer)
     }
@@ -180,6 +184,38 @@ impl FiniteQuantizer {
         Ok(self.config.bounded_lattice(&parameters)?)
     }
 
+    /// Whether one small reduction proves that the core accepts the projected rows and the
+    /// current steps and offsets (as an optimiser step left them): finite latents, steps
+    /// within the basis bounds of the dtype, finite offsets within them. If not, the layer
+    /// asks the core, which names the bad entry.
+    fn proven(&self, y: &Tensor) -> Result<bool> {
+        let mut summary = vec![y.sum_all()?.to_dtype(DType::F64)?];
+        if let Some(step) = &self.step {
+            let magnitude = step.abs()?.to_dtype(DType::F64)?;
+            summary.extend([
+                magnitude.min_all()?,
+                magnitude.max_all()?,
+                magnitude.sum_all()?,
+            ]);
+        }
+        if let Some(offset) = &self.offset {
+            summary.push(offset.abs()?.to_dtype(DType::F64)?.max_all()?);
+            summary.push(offset.to_dtype(DType::F64)?.sum_all()?);
+        }
+        let values = Tensor::stack(&summary, 0)?.to_vec1::<f64>()?;
+        let (min, max) = match self.dtype {
+            DType::F64 => (f64::MIN_BASIS_MAGNITUDE, f64::MAX_BASIS_MAGNITUDE),
+            _ => (
+                f64::from(f32::MIN_BASIS_MAGNITUDE),
+                f64::from(f32::MAX_BASIS_MAGNITUDE),
+            ),
+        };
+        let finite = values.iter().all(|v| v.is_finite());
+        let steps_ok = self.step.is_none() || (values[1] >= min && values[2] <= max);
+        let offsets_ok = self.offset.is_none() || values[values.len() - 2] <= max;
+        Ok(finite && steps_ok && offsets_ok)
+    }
+
     /// Check the projected rows with the core's rules (error path only), so that the error
     /// names the element the core would.
     fn core_check<T: Element>(&self, rows: &Tensor) -> Result<()> {
@@ -205,12 +241,7 @@ impl FiniteQuantizer {
             Some((project_in, _)) => project_in.forward(&rows)?,
             None => rows,
         };
-        let finite = y
-            .sum_all()?
-            .to_dtype(DType::F64)?
-            .to_scalar::<f64>()?
-            .is_finite();
-        if !finite {
+        if !self.proven(&y)? {
             match self.dtype {
                 DType::F64 => self.core_check::<f64>(&y)?,
                 _ => self.core_check::<f32>(&y)?,

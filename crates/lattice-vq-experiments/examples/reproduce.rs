@@ -8,22 +8,36 @@
 //!
 //! Each run goes to `OUT/PROTOCOL/QUANTIZER/seed-N` and is skipped when its `result.json`
 //! is already there with the same options (so an interrupted reproduction resumes).
+//!
+//! `--table finite` is the finite-codebook table of docs/reproducing.md instead (not in the
+//! paper): VQ, VQ-EMA, FSQ and the bounded lattices at K = 512 and K = 64,000, runs in
+//! `OUT/PROTOCOL/kK/QUANTIZER/seed-N` (OUT defaults to runs/finite), candle by default:
+//!
+//! ```text
+//! cargo run --release -p lattice-vq-experiments --example reproduce -- \
+//!     --table finite --seeds 0,1,2 --protocol paper --backend candle
+//! ```
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Parser;
+use lattice_vq_experiments::train::checkpoint::read_json;
+use lattice_vq_experiments::train::finite_table;
 use lattice_vq_experiments::train::run::{RunResult, run};
 use lattice_vq_experiments::train::tables::{PaperTable, mean_std, paper_table};
-use lattice_vq_experiments::train::{BackendKind, Device, Protocol, QuantizerKind, TrainOptions};
+use lattice_vq_experiments::train::{
+    BackendKind, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions,
+};
 
-/// Reproduce a table of the paper (2, 3, 4 or 5).
+/// Reproduce a table of the paper (2, 3, 4 or 5), or the finite-codebook table (`finite`).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The paper's table: 2 (FFHQ-1024), 3 (FFHQ-1024 ablation), 4 (CelebA), 5 (Fashion-MNIST).
+    /// The paper's table: 2 (FFHQ-1024), 3 (FFHQ-1024 ablation), 4 (CelebA), 5
+    /// (Fashion-MNIST); or `finite`, the finite-codebook table of docs/reproducing.md.
     #[arg(long)]
-    table: u8,
+    table: String,
     /// Seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     seeds: Vec<u64>,
@@ -54,6 +68,9 @@ struct Args {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Run nothing: render the table from the runs that have finished (their result.json).
+    #[arg(long)]
+    render_only: bool,
 }
 
 fn main() {
@@ -65,13 +82,21 @@ fn main() {
 }
 
 fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
-    let table = paper_table(args.table).ok_or_else(|| lattice_vq_experiments::Error::Invalid {
-        what: "table".into(),
-        problem: format!(
-            "{}: the paper's result tables are 2, 3, 4 and 5",
-            args.table
-        ),
-    })?;
+    if args.table == "finite" {
+        return reproduce_finite(args);
+    }
+    let table = args
+        .table
+        .parse()
+        .ok()
+        .and_then(paper_table)
+        .ok_or_else(|| lattice_vq_experiments::Error::Invalid {
+            what: "table".into(),
+            problem: format!(
+                "{}: the paper's result tables are 2, 3, 4 and 5, and ours is finite",
+                args.table
+            ),
+        })?;
     let out = args
         .out
         .clone()
@@ -132,6 +157,77 @@ fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
         path: folder.clone(),
         source,
     })?;
+    lattice_vq_experiments::atomic::write_bytes(&path, markdown.as_bytes())?;
+    println!("{markdown}");
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The finite-codebook table: every size, row and seed, then the markdown.
+fn reproduce_finite(args: &Args) -> lattice_vq_experiments::Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/finite"));
+    let protocol = format!("{:?}", args.protocol).to_lowercase();
+    let mut results = Vec::new();
+    for (k, levels) in finite_table::SIZES {
+        let mut rows = Vec::new();
+        for (label, quantizer) in finite_table::ROWS {
+            let mut runs = Vec::new();
+            if args.rows.as_ref().is_none_or(|r| r.contains(&quantizer)) {
+                for &seed in &args.seeds {
+                    let options = TrainOptions {
+                        dataset: DatasetKind::FashionMnist,
+                        data_dir: args.data_dir.clone(),
+                        quantizer,
+                        codebook: finite_table::codebook(quantizer, k, levels),
+                        backend: args.backend,
+                        device: args.device,
+                        epochs: args.epochs,
+                        batch_size: 64,
+                        lr: 1e-3,
+                        seed,
+                        protocol: args.protocol,
+                        max_steps_per_epoch: None,
+                        max_eval_images: None,
+                        checkpoint_every: 200,
+                        threads: args.threads,
+                        count_train_codes: false,
+                        out_dir: finite_table::run_dir(&out, &protocol, k, quantizer, seed),
+                        progress: !args.quiet,
+                    };
+                    if args.render_only {
+                        let result = options.out_dir.join("result.json");
+                        if result.is_file() {
+                            runs.push(read_json(&result)?);
+                        }
+                        continue;
+                    }
+                    eprintln!("== finite table, K = {k}, {label}, seed {seed} ({protocol})");
+                    runs.push(run(&options)?);
+                }
+            }
+            rows.push(runs);
+        }
+        results.push((k, rows));
+    }
+    let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+    let heading = format!(
+        "Finite codebooks: Fashion-MNIST, the paper's model ({protocol} protocol, {} epochs, \
+         seeds {}, {} on {}; mean ± sample std over seeds)",
+        args.epochs,
+        seeds.join(", "),
+        format!("{:?}", args.backend).to_lowercase(),
+        args.device
+    );
+    let markdown = finite_table::render(&heading, &results);
+    let folder = out.join(&protocol);
+    std::fs::create_dir_all(&folder).map_err(|source| lattice_vq_experiments::Error::Io {
+        path: folder.clone(),
+        source,
+    })?;
+    let path = folder.join("table-finite.md");
     lattice_vq_experiments::atomic::write_bytes(&path, markdown.as_bytes())?;
     println!("{markdown}");
     eprintln!("wrote {}", path.display());

@@ -273,6 +273,7 @@ fn run_state(seeds: &Seeds) -> Result<(), Box<dyn std::error::Error>> {
             unique_codes: 61,
             perplexity: 12.5,
             unique_codes_sketch: Some(60.7),
+            overload_rate: None,
             tokens_mse: None,
             seconds: 1.5,
         },

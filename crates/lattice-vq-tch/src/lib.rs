@@ -1,10 +1,11 @@
-//! LL-VQ, VQ and VQ-EMA layers and the paper's VQ-VAE on [tch](https://docs.rs/tch)
-//! (libtorch 2.11), for training on CPU or CUDA.
+//! LL-VQ, VQ, VQ-EMA and finite-codebook (FSQ, bounded lattice) layers and the paper's VQ-VAE
+//! on [tch](https://docs.rs/tch) (libtorch 2.11), for training on CPU or CUDA.
 //!
 //! The math is lattice-vq-core's (configs, basis rules, losses with the official reductions,
 //! the straight-through contract); this crate holds it in libtorch tensors so that autograd
 //! and the device do the rest. Layers take an `nn::Path` first, like tch's own
-//! ([`lattice_quantizer`], [`vector_quantizer`], [`vector_quantizer_ema`], [`vqvae`]);
+//! ([`lattice_quantizer`], [`vector_quantizer`], [`vector_quantizer_ema`],
+//! [`finite_quantizer`] for FSQ and the bounded lattice, [`vqvae`]);
 //! [`Quantizer::quantize`] takes `(N, D)` rows, `(B, T, D)` sequences or `(N, D, H, W)`
 //! images and returns a named [`QuantizerOutput`] whose [`Codes`] say what they are, and
 //! [`Quantizer::decode`] turns codes back into points. Every layer and the model also
@@ -29,6 +30,7 @@
 
 mod checkpoint;
 mod error;
+mod finite;
 mod lattice;
 mod output;
 mod quantizer;
@@ -38,6 +40,7 @@ mod vqvae;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use error::{Error, Result};
+pub use finite::{FiniteOutput, FiniteQuantizer, finite_quantizer};
 pub use lattice::{LatticeQuantizer, lattice_quantizer};
 pub use output::{Codes, LossParts, QuantizerOutput};
 pub use quantizer::Quantizer;

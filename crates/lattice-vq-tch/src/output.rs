@@ -152,7 +152,7 @@ pub(crate) fn restore(layout: LatentLayout, rows: &Tensor, dim: usize) -> Result
 }
 
 /// Per-row codes `(rows, D)` or indices `(rows,)` in the layout's code shape.
-fn restore_codes(layout: LatentLayout, codes: &Tensor) -> Result<Tensor> {
+pub(crate) fn restore_codes(layout: LatentLayout, codes: &Tensor) -> Result<Tensor> {
     if let LatentLayout::Rows { .. } = layout {
         return Ok(codes.shallow_clone());
     }

@@ -9,8 +9,9 @@ use crate::error::Result;
 use crate::output::{Codes, QuantizerOutput, host};
 
 /// A quantizer layer: LL-VQ ([`LatticeQuantizer`](crate::LatticeQuantizer)), VQ
-/// ([`VectorQuantizer`](crate::VectorQuantizer)) or VQ-EMA
-/// ([`VectorQuantizerEma`](crate::VectorQuantizerEma)), interchangeable in a model.
+/// ([`VectorQuantizer`](crate::VectorQuantizer)), VQ-EMA
+/// ([`VectorQuantizerEma`](crate::VectorQuantizerEma)) or a finite codebook (FSQ or the
+/// bounded lattice, [`FiniteQuantizer`](crate::FiniteQuantizer)), interchangeable in a model.
 ///
 /// Like tch's `ModuleT`, `quantize` takes the training flag (only VQ-EMA uses it: it updates
 /// its codebook in training mode); unlike it, bad input is an error, not a panic. (Each layer
@@ -40,6 +41,17 @@ pub trait Quantizer: std::fmt::Debug + Send {
     /// [`Error::InputShape`](lattice_vq_core::Error::InputShape) for codes of the other variant, kind,
     /// rank or last dimension, or indices outside the codebook; a libtorch error.
     fn decode(&self, codes: &Codes) -> Result<Tensor>;
+
+    /// How many latent scalars of `latents` lie outside a bounded codebook's box (their digit
+    /// is clamped: overload), and how many scalars were counted; `None` for quantizers
+    /// without a boundary (the default).
+    ///
+    /// # Errors
+    /// As [`Quantizer::quantize`].
+    fn overload(&self, latents: &Tensor) -> Result<Option<(u64, u64)>> {
+        let _ = latents;
+        Ok(None)
+    }
 }
 
 /// The layer's `N` variables as `QuantizerConfig::tensors` lists them (names under the
@@ -52,9 +64,28 @@ pub(crate) fn variables<const N: usize>(
     config: QuantizerConfig,
     path: &nn::Path,
 ) -> Result<[Tensor; N]> {
+    let tensors: Vec<Tensor> = named_variables(config, path)?
+        .into_iter()
+        .map(|(_, tensor)| tensor)
+        .collect();
+    let count = tensors.len();
+    <[Tensor; N]>::try_from(tensors)
+        .map_err(|_| tch::TchError::Kind(format!("{count} tensors, not {N}")).into())
+}
+
+/// [`variables`] for layers whose tensors depend on the config (the finite codebooks): each
+/// with its name under the layer's `path` (`project_in.weight`, `step`, `levels.0`, ...).
+///
+/// # Errors
+/// An invalid config, or a libtorch error.
+pub(crate) fn named_variables(
+    config: QuantizerConfig,
+    path: &nn::Path,
+) -> Result<Vec<(String, Tensor)>> {
     let prefix = format!("{QUANTIZER_PREFIX}.");
-    let mut tensors = Vec::with_capacity(N);
-    for spec in config.tensors()? {
+    let specs = config.tensors()?;
+    let mut tensors = Vec::with_capacity(specs.len());
+    for spec in specs {
         let init = match spec.init {
             TensorInit::Uniform { half_width } | TensorInit::LatticeBasis { half_width } => {
                 nn::Init::Uniform {
@@ -64,6 +95,7 @@ pub(crate) fn variables<const N: usize>(
             }
             TensorInit::Normal { mean, std } => nn::Init::Randn { mean, stdev: std },
             TensorInit::Zeros => nn::Init::Const(0.0),
+            TensorInit::Constant { value } => nn::Init::Const(value),
         };
         let shape: Vec<i64> = spec.shape.iter().map(|&s| s as i64).collect();
         let tensor = nn::f_init(init, &shape, path.device(), path.kind())?;
@@ -74,12 +106,12 @@ pub(crate) fn variables<const N: usize>(
             }
         }
         let name = spec.name.strip_prefix(&prefix).unwrap_or(&spec.name);
+        // tch paths take one component at a time: `levels.0` is the leaf `0` under `levels`.
         let (parents, leaf) = name.rsplit_once('.').unwrap_or(("", name));
-        tensors.push(sub(path, parents).add(leaf, tensor, spec.trainable));
+        let variable = sub(path, parents).add(leaf, tensor, spec.trainable);
+        tensors.push((name.to_owned(), variable));
     }
-    let count = tensors.len();
-    <[Tensor; N]>::try_from(tensors)
-        .map_err(|_| tch::TchError::Kind(format!("{count} tensors, not {N}")).into())
+    Ok(tensors)
 }
 
 /// `lattice_vq_core::init::redraw_until_valid` on a freshly drawn basis, each redraw

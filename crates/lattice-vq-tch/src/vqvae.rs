@@ -6,6 +6,7 @@ use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
 use tch::{Reduction, Tensor, nn};
 
 use crate::error::Result;
+use crate::finite::FiniteQuantizer;
 use crate::lattice::LatticeQuantizer;
 use crate::output::QuantizerOutput;
 use crate::quantizer::{Quantizer, sub};
@@ -132,8 +133,8 @@ impl VqVaeOutput {
     }
 }
 
-/// The paper's VQ-VAE with any of the three quantizers (`lattice_vq_core::network`;
-/// docs/official-code.md records the official model).
+/// The paper's VQ-VAE with any of the quantizers: LL-VQ, VQ, VQ-EMA or a finite codebook
+/// (`lattice_vq_core::network`; docs/official-code.md records the official model).
 ///
 /// Variables are named as in the official checkpoints (`_encoder.0.0.weight`, ...,
 /// `_quantizer.embedding.weight`, ...), so [`load_checkpoint`](crate::load_checkpoint) loads
@@ -176,6 +177,7 @@ impl VqVae {
             QuantizerConfig::Lattice(c) => Box::new(LatticeQuantizer::new(&quantizer_path, c)?),
             QuantizerConfig::Vq(c) => Box::new(VectorQuantizer::new(&quantizer_path, c)?),
             QuantizerConfig::VqEma(c) => Box::new(VectorQuantizerEma::new(&quantizer_path, c)?),
+            QuantizerConfig::Finite(c) => Box::new(FiniteQuantizer::new(&quantizer_path, c)?),
         };
         Ok(Self {
             encoder,

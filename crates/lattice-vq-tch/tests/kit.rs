@@ -1,19 +1,22 @@
-//! The test kit's `Backend` and `ModelBackend` on libtorch's CPU, one libtorch thread per
-//! test (tests run in parallel, and OpenMP threads collapse when they share cores). tests/lib.rs
-//! instantiates the conformance suites for it.
+//! The test kit's `Backend`, `ModelBackend` and `FiniteBackend` on libtorch's CPU, one
+//! libtorch thread per test (tests run in parallel, and OpenMP threads collapse when they
+//! share cores). tests/lib.rs instantiates the default conformance suites for it, this file
+//! the `finite` suite (`kit::finite::...`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use lattice_vq_core::{QuantizerConfig, VqVaeConfig};
+use lattice_vq_core::{FiniteQuantizerConfig, QuantizerConfig, VqVaeConfig};
 use lattice_vq_tch::{
-    Codes as TchCodes, Error, Quantizer, QuantizerOutput, VqVae, lattice_quantizer,
-    load_checkpoint, save_checkpoint, vector_quantizer, vector_quantizer_ema,
+    Codes as TchCodes, Error, FiniteOutput, FiniteQuantizer, Quantizer, QuantizerOutput, VqVae,
+    finite_quantizer, lattice_quantizer, load_checkpoint, save_checkpoint, vector_quantizer,
+    vector_quantizer_ema,
 };
 use lattice_vq_testkit::{
-    Backend, Codes, DType, EmaState, Failure, Gradients, Input, LayerState, LossParts,
-    ModelBackend, ModelOutput, Quantization,
+    Backend, Codes, DType, EmaState, Failure, FiniteBackend, FiniteQuantization, Gradients, Input,
+    LayerState, LossParts, ModelBackend, ModelOutput, Objective, Quantization,
 };
-use ndarray::{Array2, ArrayD, ArrayView1, ArrayView2, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, IxDyn};
 use tch::{Device, Kind, Tensor, nn};
 
 /// libtorch on the CPU.
@@ -173,6 +176,11 @@ impl Backend for TchCpu {
             QuantizerConfig::Lattice(c) => Box::new(lattice_quantizer(&root, c).map_err(failure)?),
             QuantizerConfig::Vq(c) => Box::new(vector_quantizer(&root, c).map_err(failure)?),
             QuantizerConfig::VqEma(c) => Box::new(vector_quantizer_ema(&root, c).map_err(failure)?),
+            QuantizerConfig::Finite(_) => {
+                return Err(Failure::Other(
+                    "finite layers: see FiniteBackend".to_owned(),
+                ));
+            }
         };
         Ok(Layer { vs, quantizer })
     }
@@ -296,3 +304,114 @@ impl ModelBackend for TchCpu {
         matrix(&variable(&model.vs, name)?)
     }
 }
+
+/// A finite-codebook layer and the var store holding its variables (`step`, `offset`,
+/// `project_in.weight`, ..., `levels.0`, ...).
+#[derive(Debug)]
+pub struct Finite {
+    vs: nn::VarStore,
+    layer: FiniteQuantizer,
+}
+
+/// What the layer returned, read back, only from the kinds the layer promises.
+fn finite_quantization(out: &FiniteOutput) -> Result<FiniteQuantization, Failure> {
+    if out.codes.kind() != Kind::Int || out.indices.kind() != Kind::Int64 {
+        return Err(Failure::Other(
+            "codes must be Int (I32) and indices Int64".to_owned(),
+        ));
+    }
+    Ok(FiniteQuantization {
+        quantized: values(&out.quantized)?,
+        points: values(&out.points)?,
+        decoded: values(&out.decoded)?,
+        codes: values(&out.codes)?,
+        indices: values(&out.indices)?,
+        loss: scalar(&out.loss)?,
+        parts: LossParts {
+            embedding: scalar(&out.parts.embedding)?,
+            commitment: scalar(&out.parts.commitment)?,
+            size: scalar(&out.parts.size)?,
+        },
+        overloaded: out.overloaded,
+    })
+}
+
+impl FiniteBackend for TchCpu {
+    type Finite = Finite;
+
+    fn finite(&self, config: &FiniteQuantizerConfig, dtype: DType) -> Result<Finite, Failure> {
+        if dtype == DType::Int {
+            return Err(Failure::Other("layers are f32 or f64".to_owned()));
+        }
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        if dtype == DType::F64 {
+            vs.set_kind(Kind::Double);
+        }
+        let layer = finite_quantizer(&vs.root(), config).map_err(failure)?;
+        Ok(Finite { vs, layer })
+    }
+
+    fn set_finite_tensor(
+        &self,
+        layer: &mut Finite,
+        name: &str,
+        values: ArrayViewD<f64>,
+    ) -> Result<(), Failure> {
+        set(&variable(&layer.vs, name)?, values)
+    }
+
+    fn finite_tensor(&self, layer: &Finite, name: &str) -> Result<ArrayD<f64>, Failure> {
+        values(&variable(&layer.vs, name)?)
+    }
+
+    fn finite_quantize(
+        &self,
+        layer: &Finite,
+        latents: &Input,
+    ) -> Result<FiniteQuantization, Failure> {
+        let out = layer.layer.quantize_finite(&input(latents)?);
+        finite_quantization(&out.map_err(failure)?)
+    }
+
+    fn finite_decode(&self, layer: &Finite, indices: &ArrayD<i64>) -> Result<ArrayD<f64>, Failure> {
+        let codes = TchCodes::Indices(tensor(indices, Kind::Int64)?);
+        values(&layer.layer.decode(&codes).map_err(failure)?)
+    }
+
+    fn finite_gradients(
+        &self,
+        layer: &Finite,
+        latents: &Input,
+        upstream: &Input,
+        objective: Objective,
+    ) -> Result<BTreeMap<String, ArrayD<f64>>, Failure> {
+        let z = input(latents)?.detach().set_requires_grad(true);
+        let out = layer.layer.quantize_finite(&z).map_err(failure)?;
+        let through = (&out.quantized * input(upstream)?).sum(out.loss.kind());
+        let total = through * objective.quantized
+            + &out.parts.embedding * objective.embedding
+            + &out.parts.commitment * objective.commitment
+            + &out.parts.size * objective.size;
+        // Gradients of this objective alone, with respect to the latents and every trainable
+        // variable (none accumulates into `.grad()`, so calls do not leak into each other);
+        // a tensor the objective does not reach has an undefined gradient and no entry.
+        let mut names = vec!["latents".to_owned()];
+        let mut inputs = vec![z];
+        for (name, tensor) in layer.vs.variables() {
+            if tensor.requires_grad() {
+                names.push(name);
+                inputs.push(tensor);
+            }
+        }
+        let grads = Tensor::f_run_backward(&[&total], &inputs, false, false).map_err(torch)?;
+        let mut all = BTreeMap::new();
+        for (name, grad) in names.into_iter().zip(grads) {
+            if grad.defined() {
+                all.insert(name, values(&grad)?);
+            }
+        }
+        Ok(all)
+    }
+}
+
+lattice_vq_testkit::conformance_tests!(backend: TchCpu::new(), suites: [finite]);

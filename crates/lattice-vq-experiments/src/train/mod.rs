@@ -23,6 +23,7 @@ pub mod device;
 mod epoch;
 pub mod epoch_codes;
 pub mod evaluate;
+pub mod finite_table;
 pub mod kinds;
 pub mod loop_state;
 pub mod metrics;

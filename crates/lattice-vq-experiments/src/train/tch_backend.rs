@@ -267,6 +267,15 @@ impl Backend for TchBackend {
             .double_value(&[]))
     }
 
+    fn overload(&mut self, batch: &Batch) -> Result<Option<(u64, u64)>> {
+        if !self.spec.finite {
+            return Ok(None);
+        }
+        let _guard = tch::no_grad_guard();
+        let latents = self.model.encode(&self.images(batch)?)?;
+        Ok(self.model.quantizer().overload(&latents)?)
+    }
+
     fn has_ema_state(&self) -> bool {
         self.spec.has_ema
     }

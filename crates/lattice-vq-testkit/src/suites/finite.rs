@@ -538,7 +538,8 @@ pub fn checkpoints_of_other_levels_are_refused<B: FiniteBackend>(backend: &B) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Tokens at or above K and negative ones, and non-finite latents, are typed errors.
+/// Tokens at or above K and negative ones, non-finite latents, and steps or offsets the core
+/// refuses are typed errors.
 pub fn bad_tokens_and_latents_are_typed_errors<B: FiniteBackend>(backend: &B) {
     let name = backend.name();
     for config in [
@@ -576,6 +577,24 @@ pub fn bad_tokens_and_latents_are_typed_errors<B: FiniteBackend>(backend: &B) {
             "{name}: {err:?}"
         );
     }
+    // Steps and offsets an optimiser step broke are refused at the next call, by the core's
+    // rule.
+    let config = FiniteQuantizerConfig::bounded(levels("3,4"), 2).with_learned_offset();
+    let mut layer = backend.finite(&config, DType::F32).unwrap();
+    let good = Input::new(latents(&[3, 2], 8.0), DType::F32);
+    set_row(backend, &mut layer, "step", &[1.0, 0.0]);
+    let err = failure(&name, backend.finite_quantize(&layer, &good));
+    assert!(
+        matches!(err, Failure::Core(Error::BasisOutOfRange { index: 1, .. })),
+        "{name}: {err:?}"
+    );
+    set_row(backend, &mut layer, "step", &[1.0, 1.0]);
+    set_row(backend, &mut layer, "offset", &[f64::NAN, 0.0]);
+    let err = failure(&name, backend.finite_quantize(&layer, &good));
+    assert!(
+        matches!(err, Failure::Core(Error::OffsetOutOfRange { index: 0, .. })),
+        "{name}: {err:?}"
+    );
     let zero_step = FiniteQuantizerConfig::bounded(levels("3"), 1).with_initial_step(0.0);
     let err = failure(&name, backend.finite(&zero_step, DType::F32));
     assert!(
