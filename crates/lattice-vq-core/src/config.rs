@@ -294,7 +294,7 @@ fn validate_codebook(codebook_size: usize, dim: usize) -> Result<()> {
     Ok(())
 }
 
-fn require_non_negative(field: &'static str, value: f64) -> Result<()> {
+pub(crate) fn require_non_negative(field: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::config::require_non_negative;
 use crate::error::{Error, Result};
 use crate::float::LatticeFloat;
 use crate::lattice::{BoundedLattice, FiniteScalarQuantizer};
@@ -245,13 +246,7 @@ impl FiniteQuantizerConfig {
         if self.dim == 0 {
             return Err(Error::ZeroDim);
         }
-        if !(self.commitment_cost.is_finite() && self.commitment_cost >= 0.0) {
-            return Err(Error::InvalidConfig {
-                field: "commitment_cost",
-                value: self.commitment_cost.to_string(),
-                requirement: "must be finite and non-negative",
-            });
-        }
+        require_non_negative("commitment_cost", self.commitment_cost)?;
         if !self.sparsity_cost.is_finite() {
             return Err(Error::InvalidConfig {
                 field: "sparsity_cost",

@@ -138,6 +138,29 @@ impl MixedRadix {
     }
 
     /// `K <= 2^64`, so that every index fits in `u64`.
+    /// Require `(N, D)` codes, `N >= 1`, with every digit in its dimension's `0..l_i`: the
+    /// rule of decoding a finite product codebook.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for another width, [`Error::EmptyInput`],
+    /// [`Error::CodeOutOfRange`] naming the first bad digit.
+    pub fn check_codes(&self, codes: ArrayView2<i32>) -> Result<()> {
+        crate::shape::check_rows(self.levels.len(), "codes", codes.shape())?;
+        for (row, code) in codes.outer_iter().enumerate() {
+            for (col, (&digit, &level)) in code.iter().zip(&self.levels).enumerate() {
+                if u32::try_from(digit).map_or(true, |d| d >= level) {
+                    return Err(Error::CodeOutOfRange {
+                        row,
+                        col,
+                        code: i64::from(digit),
+                        levels: level,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check_indexable(&self) -> Result<()> {
         if self.size > u128::from(u64::MAX) + 1 {
             return Err(overflow(&self.levels, "u64"));

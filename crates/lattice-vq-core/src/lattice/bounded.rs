@@ -10,7 +10,9 @@ use super::diagonal::validate_basis;
 use crate::error::{Error, Result};
 use crate::float::{LatticeFloat, from_f64, to_f64};
 use crate::mixed_radix::MixedRadix;
-use crate::shape::{check_rows, check_same_shape};
+use crate::shape::{
+    check_finite_latents, check_latent_slice, check_rows, check_same_shape, check_step_shapes,
+};
 
 /// A bounded diagonal lattice: in dimension `i`, the `l_i` points
 /// `c_i + b_i * (k_i - (l_i - 1) / 2)` for `k_i in 0..l_i`, with a learnable step `b_i` and
@@ -408,24 +410,6 @@ impl<F: LatticeFloat> BoundedLattice<F> {
     fn point(&self, col: usize, k: F) -> F {
         self.offset[col] + self.parameters[col] * (k - self.centre[col]) + F::zero()
     }
-
-    /// Require every digit of `(N, D)` codes in its dimension's `0..l`.
-    fn check_codes(&self, codes: ArrayView2<i32>) -> Result<()> {
-        check_rows(self.dim(), "codes", codes.shape())?;
-        for (row, code) in codes.outer_iter().enumerate() {
-            for (col, (&k, &level)) in code.iter().zip(self.levels()).enumerate() {
-                if u32::try_from(k).map_or(true, |k| k >= level) {
-                    return Err(Error::CodeOutOfRange {
-                        row,
-                        col,
-                        code: i64::from(k),
-                        levels: level,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Offsets must be finite with magnitude at most `MAX_BASIS_MAGNITUDE`, so that a point
@@ -470,24 +454,10 @@ impl<F: LatticeFloat> Lattice<F> for BoundedLattice<F> {
 
     fn validate_latents(&self, latents: &[F]) -> Result<()> {
         let dim = self.dim();
-        if !latents.len().is_multiple_of(dim) {
-            return Err(Error::ShapeMismatch {
-                what: "latents",
-                expected: vec![latents.len() / dim, dim],
-                found: vec![latents.len()],
-            });
-        }
-        if latents.is_empty() {
-            return Err(Error::EmptyInput { what: "latents" });
-        }
-        match latents.iter().position(|z| !z.is_finite()) {
-            Some(at) => Err(Error::NonFiniteLatent {
-                row: at / dim,
-                col: at % dim,
-                value: to_f64(latents[at]),
-            }),
-            None => Ok(()),
-        }
+        check_latent_slice(dim, latents)?;
+        let rows = ArrayView2::from_shape((latents.len() / dim, dim), latents)
+            .expect("whole rows, checked");
+        check_finite_latents(rows)
     }
 
     /// The nearest point of the box; see [`BoundedLattice`].
@@ -508,7 +478,7 @@ impl<F: LatticeFloat> Lattice<F> for BoundedLattice<F> {
     /// [`Error::EmptyInput`], [`Error::ShapeMismatch`], [`Error::CodeOutOfRange`] for a digit
     /// outside `0..l_i`.
     fn decode_into(&self, codes: ArrayView2<i32>, mut points: ArrayViewMut2<F>) -> Result<()> {
-        self.check_codes(codes)?;
+        self.radix.check_codes(codes)?;
         check_same_shape("points", points.shape(), codes.shape())?;
         for (code, mut point_row) in codes.outer_iter().zip(points.outer_iter_mut()) {
             for (col, (point, &k)) in point_row.iter_mut().zip(code).enumerate() {
@@ -540,9 +510,7 @@ impl<F: LatticeFloat> Lattice<F> for BoundedLattice<F> {
         points: ArrayView2<F>,
     ) -> Result<Array1<F>> {
         let dim = self.dim();
-        check_rows(dim, "latents", latents.shape())?;
-        check_same_shape("codes", codes.shape(), latents.shape())?;
-        check_same_shape("points", points.shape(), latents.shape())?;
+        check_step_shapes(dim, latents.shape(), codes.shape(), points.shape())?;
         let mut steps = vec![0.0f64; dim];
         let mut offsets = vec![0.0f64; dim];
         for ((z_row, k_row), e_row) in latents

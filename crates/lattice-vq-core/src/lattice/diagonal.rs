@@ -6,7 +6,7 @@ use ndarray::{Array1, ArrayView1, ArrayView2, ArrayViewMut2};
 use super::Lattice;
 use crate::error::{Error, Result};
 use crate::float::{LatticeFloat, from_f64, to_f64};
-use crate::shape::check_same_shape;
+use crate::shape::check_step_shapes;
 
 /// A lattice `L(B) = { B v : v in Z^D }` with a diagonal basis `B = diag(b)` (paper Eq. 5).
 ///
@@ -262,9 +262,7 @@ impl<F: LatticeFloat> Lattice<F> for DiagonalLattice<F> {
         codes: ArrayView2<i32>,
         points: ArrayView2<F>,
     ) -> Result<Array1<F>> {
-        self.check_rows("latents", latents.shape())?;
-        check_same_shape("codes", codes.shape(), latents.shape())?;
-        check_same_shape("points", points.shape(), latents.shape())?;
+        check_step_shapes(self.dim(), latents.shape(), codes.shape(), points.shape())?;
         let mut sums = vec![0.0f64; self.dim()];
         for ((z_row, v_row), e_row) in latents
             .outer_iter()

@@ -9,7 +9,9 @@ use super::Lattice;
 use crate::error::{Error, Result};
 use crate::float::{LatticeFloat, from_f64, to_f64};
 use crate::mixed_radix::MixedRadix;
-use crate::shape::{check_rows, check_same_shape};
+use crate::shape::{
+    check_finite_latents, check_latent_slice, check_rows, check_same_shape, check_step_shapes,
+};
 
 /// The reference's `eps`: the bound reaches `(l - 1)(1 + eps) / 2`, slightly past the
 /// outermost level, so that it is reached with a finite latent.
@@ -179,7 +181,7 @@ impl<F: LatticeFloat> FiniteScalarQuantizer<F> {
     /// ```
     pub fn bounded(&self, latents: ArrayView2<F>) -> Result<Array2<F>> {
         check_rows(self.dim(), "latents", latents.shape())?;
-        check_finite(latents)?;
+        check_finite_latents(latents)?;
         let mut out = Array2::zeros(latents.raw_dim());
         for (z_row, mut out_row) in latents.outer_iter().zip(out.outer_iter_mut()) {
             for (col, (out, &z)) in out_row.iter_mut().zip(z_row).enumerate() {
@@ -196,10 +198,8 @@ impl<F: LatticeFloat> FiniteScalarQuantizer<F> {
         mut codes: ArrayViewMut2<i32>,
         mut points: ArrayViewMut2<F>,
     ) -> Result<u64> {
-        check_rows(self.dim(), "latents", latents.shape())?;
-        check_same_shape("codes", codes.shape(), latents.shape())?;
-        check_same_shape("points", points.shape(), latents.shape())?;
-        check_finite(latents)?;
+        check_step_shapes(self.dim(), latents.shape(), codes.shape(), points.shape())?;
+        check_finite_latents(latents)?;
         let mut clamped = 0u64;
         for ((z_row, mut code_row), mut point_row) in latents
             .outer_iter()
@@ -225,20 +225,6 @@ fn tanh<F: LatticeFloat>(x: F) -> F {
     from_f64(to_f64(x).tanh())
 }
 
-/// The first non-finite latent's error, row-major.
-fn check_finite<F: LatticeFloat>(latents: ArrayView2<F>) -> Result<()> {
-    for (row, z_row) in latents.outer_iter().enumerate() {
-        if let Some(col) = z_row.iter().position(|z| !z.is_finite()) {
-            return Err(Error::NonFiniteLatent {
-                row,
-                col,
-                value: to_f64(z_row[col]),
-            });
-        }
-    }
-    Ok(())
-}
-
 impl<F: LatticeFloat> Lattice<F> for FiniteScalarQuantizer<F> {
     fn dim(&self) -> usize {
         FiniteScalarQuantizer::dim(self)
@@ -261,19 +247,10 @@ impl<F: LatticeFloat> Lattice<F> for FiniteScalarQuantizer<F> {
 
     fn validate_latents(&self, latents: &[F]) -> Result<()> {
         let dim = self.dim();
-        if !latents.len().is_multiple_of(dim) {
-            return Err(Error::ShapeMismatch {
-                what: "latents",
-                expected: vec![latents.len() / dim, dim],
-                found: vec![latents.len()],
-            });
-        }
-        if latents.is_empty() {
-            return Err(Error::EmptyInput { what: "latents" });
-        }
+        check_latent_slice(dim, latents)?;
         let rows = ArrayView2::from_shape((latents.len() / dim, dim), latents)
-            .expect("the length is a multiple of D");
-        check_finite(rows)
+            .expect("whole rows, checked");
+        check_finite_latents(rows)
     }
 
     /// # Errors
@@ -290,25 +267,10 @@ impl<F: LatticeFloat> Lattice<F> for FiniteScalarQuantizer<F> {
     /// # Errors
     /// [`Error::EmptyInput`], [`Error::ShapeMismatch`], [`Error::CodeOutOfRange`].
     fn decode_into(&self, codes: ArrayView2<i32>, mut points: ArrayViewMut2<F>) -> Result<()> {
-        check_rows(self.dim(), "codes", codes.shape())?;
+        self.radix.check_codes(codes)?;
         check_same_shape("points", points.shape(), codes.shape())?;
-        for (row, (code, mut point_row)) in
-            codes.outer_iter().zip(points.outer_iter_mut()).enumerate()
-        {
-            for (col, ((point, &k), &level)) in point_row
-                .iter_mut()
-                .zip(code)
-                .zip(self.levels())
-                .enumerate()
-            {
-                if u32::try_from(k).map_or(true, |k| k >= level) {
-                    return Err(Error::CodeOutOfRange {
-                        row,
-                        col,
-                        code: i64::from(k),
-                        levels: level,
-                    });
-                }
+        for (code, mut point_row) in codes.outer_iter().zip(points.outer_iter_mut()) {
+            for (col, (point, &k)) in point_row.iter_mut().zip(code).enumerate() {
                 *point = self.point(col, F::from_code(k));
             }
         }
@@ -322,9 +284,7 @@ impl<F: LatticeFloat> Lattice<F> for FiniteScalarQuantizer<F> {
         codes: ArrayView2<i32>,
         points: ArrayView2<F>,
     ) -> Result<Array1<F>> {
-        check_rows(self.dim(), "latents", latents.shape())?;
-        check_same_shape("codes", codes.shape(), latents.shape())?;
-        check_same_shape("points", points.shape(), latents.shape())?;
+        check_step_shapes(self.dim(), latents.shape(), codes.shape(), points.shape())?;
         Ok(Array1::zeros(0))
     }
 

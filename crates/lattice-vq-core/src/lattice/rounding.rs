@@ -6,7 +6,7 @@ use super::diagonal::DiagonalLattice;
 use super::quantized::Quantized;
 use crate::error::{Error, Result};
 use crate::float::LatticeFloat;
-use crate::shape::{check_rows, check_same_shape};
+use crate::shape::{check_latent_slice, check_rows, check_same_shape, check_step_shapes};
 
 /// Rows per task when the `parallel` feature splits a batch across threads.
 #[cfg(feature = "parallel")]
@@ -86,9 +86,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
         mut codes: ArrayViewMut2<i32>,
         mut points: ArrayViewMut2<F>,
     ) -> Result<()> {
-        self.check_rows("latents", latents.shape())?;
-        check_same_shape("codes", codes.shape(), latents.shape())?;
-        check_same_shape("points", points.shape(), latents.shape())?;
+        check_step_shapes(self.dim(), latents.shape(), codes.shape(), points.shape())?;
         let (basis, reciprocal) = (self.basis_slice(), self.reciprocal_slice());
         if let (Some(z), Some(c), Some(p)) = (
             latents.as_slice(),
@@ -187,16 +185,7 @@ impl<F: LatticeFloat> DiagonalLattice<F> {
     /// ```
     pub fn validate_latents(&self, latents: &[F]) -> Result<()> {
         let dim = self.dim();
-        if !latents.len().is_multiple_of(dim) {
-            return Err(Error::ShapeMismatch {
-                what: "latents",
-                expected: vec![latents.len() / dim, dim],
-                found: vec![latents.len()],
-            });
-        }
-        if latents.is_empty() {
-            return Err(Error::EmptyInput { what: "latents" });
-        }
+        check_latent_slice(dim, latents)?;
         let (basis, reciprocal) = (self.basis_slice(), self.reciprocal_slice());
         for (row, z_row) in latents.chunks_exact(dim).enumerate() {
             for (col, &z) in z_row.iter().enumerate() {
