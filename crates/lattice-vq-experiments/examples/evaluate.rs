@@ -40,6 +40,10 @@ struct Args {
     /// Decode the tokens of this file and report that reconstruction's MSE (`tokens_mse`).
     #[arg(long)]
     from_tokens: Option<PathBuf>,
+    /// Build a vocabulary of the codes the model gives this split (train, validation, test)
+    /// and report its size and the evaluated split's out-of-vocabulary rate.
+    #[arg(long, value_enum)]
+    vocabulary_from: Option<EvalSplit>,
     /// The dataset.
     #[arg(long, value_enum, default_value_t = DatasetKind::FashionMnist)]
     dataset: DatasetKind,
@@ -83,6 +87,7 @@ fn main() {
         codebook: args.codebook,
         tokens: args.tokens,
         from_tokens: args.from_tokens,
+        vocabulary_from: args.vocabulary_from,
         dataset: args.dataset,
         data_dir: args.data_dir,
         split: args.split,

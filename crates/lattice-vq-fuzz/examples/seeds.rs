@@ -274,6 +274,8 @@ fn run_state(seeds: &Seeds) -> Result<(), Box<dyn std::error::Error>> {
             perplexity: 12.5,
             unique_codes_sketch: Some(60.7),
             overload_rate: None,
+            vocabulary_size: None,
+            out_of_vocabulary_rate: None,
             tokens_mse: None,
             seconds: 1.5,
         },

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lattice_vq_core::{HyperLogLog, Levels, QuantizerConfig};
+use lattice_vq_core::{HyperLogLog, Levels, QuantizerConfig, Vocabulary};
 
 use super::evaluate::{EvalReport, evaluate};
 use super::progress_bar::progress_bar;
@@ -40,6 +40,10 @@ pub struct EvalOptions {
     /// Decode the tokens of this file (as `tokens` wrote them) and report the MSE of those
     /// reconstructions as `tokens_mse`.
     pub from_tokens: Option<PathBuf>,
+    /// Build a vocabulary of the codes the model gives this split (eval mode, at most
+    /// `max_images` images), then report its size and the evaluated split's rate of codes
+    /// outside it: how far an unbounded lattice's codes are from being tokens.
+    pub vocabulary_from: Option<EvalSplit>,
     /// The dataset.
     pub dataset: DatasetKind,
     /// Where the dataset is.
@@ -162,11 +166,13 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
         None => infer_quantizer(&options.checkpoint)?,
     };
     let splits = super::datasets::open(options.dataset, options.data_dir.as_deref())?;
-    let dataset = match options.split {
-        EvalSplit::Test => splits.test,
-        EvalSplit::Train => splits.train,
-        EvalSplit::Validation => splits.validation,
+    let split = |which| match which {
+        EvalSplit::Test => splits.test.clone(),
+        EvalSplit::Train => splits.train.clone(),
+        EvalSplit::Validation => splits.validation.clone(),
     };
+    let dataset = split(options.split);
+    let vocabulary_source = options.vocabulary_from.map(split);
     let train_options = TrainOptions {
         dataset: options.dataset,
         data_dir: options.data_dir.clone(),
@@ -205,6 +211,11 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
                 .into(),
         });
     }
+    let vocabulary = match vocabulary_source {
+        Some(source) => Some(build_vocabulary(backend.as_mut(), source, options)?),
+        None => None,
+    };
+    let (mut outside_vocabulary, mut failure) = (0u64, None);
     let mut tokens: Vec<i64> = Vec::new();
     let mut grid = None;
     let mut report = evaluate(
@@ -214,6 +225,15 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
         options.max_images,
         sketch.as_mut(),
         |batch, rows, _| {
+            if let Some(vocabulary) = &vocabulary {
+                match rows
+                    .view()
+                    .and_then(|rows| Ok(vocabulary.out_of_vocabulary(rows)?))
+                {
+                    Ok(outside) => outside_vocabulary += outside,
+                    Err(e) => drop(failure.get_or_insert(e)),
+                }
+            }
             if options.tokens.is_some() {
                 tokens.extend(rows.data.iter().map(|&t| i64::from(t)));
                 grid.get_or_insert((batch.shape, model_config.clone()));
@@ -232,6 +252,14 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
         };
         let (images, height, width) = latent_grid(&probe, &model, tokens.len())?;
         write_tokens(path, &tokens, &[images, height, width], codebook_size)?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Some(vocabulary) = &vocabulary {
+        report.vocabulary_size = Some(vocabulary.len());
+        report.out_of_vocabulary_rate =
+            Some(outside_vocabulary as f64 / report.vectors.max(1) as f64);
     }
     if let Some(path) = &options.from_tokens {
         report.tokens_mse = Some(decoded_mse(backend.as_mut(), dataset, options, path)?);
@@ -273,4 +301,43 @@ fn decoded_mse(
         seen += batch.len;
     }
     Ok(sse / pixels.max(1) as f64)
+}
+
+/// The vocabulary of the codes the model gives `dataset` in eval mode.
+fn build_vocabulary(
+    backend: &mut dyn super::Backend,
+    dataset: std::sync::Arc<dyn crate::data::Dataset>,
+    options: &EvalOptions,
+) -> Result<Vocabulary> {
+    let mut vocabulary: Option<Vocabulary> = None;
+    let mut failure = None;
+    let bar = progress_bar(options.progress, dataset.len() as u64, "vocabulary".into());
+    evaluate(
+        backend,
+        dataset,
+        options.batch_size,
+        options.max_images,
+        None,
+        |_, rows, _| {
+            let inserted = rows.view().and_then(|view| {
+                let vocabulary = match &mut vocabulary {
+                    Some(v) => v,
+                    None => vocabulary.insert(Vocabulary::new(rows.dim)?),
+                };
+                Ok(vocabulary.insert_rows(view)?)
+            });
+            if let Err(e) = inserted {
+                failure.get_or_insert(e);
+            }
+        },
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    vocabulary.ok_or_else(|| Error::Invalid {
+        what: "vocabulary".into(),
+        problem: "no codes to build a vocabulary from".into(),
+    })
 }

@@ -38,6 +38,22 @@ impl CodeRows {
         }
     }
 
+    /// The rows as an `(N, dim)` view.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] for values that are not whole rows (or no width).
+    pub fn view(&self) -> Result<ArrayView2<'_, i32>> {
+        let rows = if self.dim == 0 {
+            0
+        } else {
+            self.data.len() / self.dim
+        };
+        ArrayView2::from_shape((rows, self.dim), &self.data).map_err(|e| crate::Error::Invalid {
+            what: "code rows".into(),
+            problem: e.to_string(),
+        })
+    }
+
     /// Add every row to `counter` (created with the rows' width on first use).
     ///
     /// # Errors

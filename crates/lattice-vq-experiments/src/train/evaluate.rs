@@ -30,6 +30,12 @@ pub struct EvalReport {
     /// clamped), for the quantizers that have a boundary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overload_rate: Option<f64>,
+    /// The size of the vocabulary built for `evaluate --vocabulary-from`, when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocabulary_size: Option<u64>,
+    /// The fraction of the evaluated latents whose code is outside that vocabulary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_vocabulary_rate: Option<f64>,
     /// The per-pixel MSE of the reconstructions decoded from a file of tokens
     /// (`evaluate --from-tokens`), when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +111,8 @@ pub fn evaluate(
         perplexity: codes.perplexity(),
         unique_codes_sketch: sketch.map(|s| s.estimate()),
         overload_rate: (scalars > 0).then(|| overloaded as f64 / scalars as f64),
+        vocabulary_size: None,
+        out_of_vocabulary_rate: None,
         tokens_mse: None,
         seconds: start.elapsed().as_secs_f64(),
     })

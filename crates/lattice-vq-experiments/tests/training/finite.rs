@@ -51,6 +51,7 @@ fn finite_codebooks_train_and_their_token_files_decode_to_the_evaluated_error() 
                 codebook: CodebookChoice::default(),
                 tokens: tokens_out,
                 from_tokens,
+                vocabulary_from: None,
                 dataset: DatasetKind::Synthetic,
                 data_dir: None,
                 split: EvalSplit::Test,
@@ -128,12 +129,39 @@ fn codebook_choices_the_quantizer_does_not_take_are_errors() {
     let mut options = smoke_options(&lattice, QuantizerKind::Lattice, backends()[0], 1);
     options.max_eval_images = Some(4);
     let result = run(&options).unwrap();
+    // Its codes get tokens from a vocabulary instead: none is unknown on the split it was
+    // built from, and the rate on another split is a fraction.
+    let vocabulary = |from| EvalOptions {
+        checkpoint: result.model.clone(),
+        quantizer: None,
+        codebook: CodebookChoice::default(),
+        tokens: None,
+        from_tokens: None,
+        vocabulary_from: Some(from),
+        dataset: DatasetKind::Synthetic,
+        data_dir: None,
+        split: EvalSplit::Test,
+        backend: backends()[0],
+        device: Device::Cpu,
+        batch_size: 8,
+        max_images: Some(16),
+        sketch_precision: None,
+        threads: Some(1),
+        progress: false,
+    };
+    let same = evaluate_checkpoint(&vocabulary(EvalSplit::Test)).unwrap();
+    assert_eq!(same.out_of_vocabulary_rate, Some(0.0));
+    assert_eq!(same.vocabulary_size, Some(same.unique_codes as u64));
+    let other = evaluate_checkpoint(&vocabulary(EvalSplit::Train)).unwrap();
+    let rate = other.out_of_vocabulary_rate.unwrap();
+    assert!((0.0..=1.0).contains(&rate), "{rate}");
     let err = evaluate_checkpoint(&EvalOptions {
         checkpoint: result.model,
         quantizer: None,
         codebook: CodebookChoice::default(),
         tokens: Some(dir.path().join("t.safetensors")),
         from_tokens: None,
+        vocabulary_from: None,
         dataset: DatasetKind::Synthetic,
         data_dir: None,
         split: EvalSplit::Test,

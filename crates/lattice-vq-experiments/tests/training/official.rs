@@ -68,6 +68,7 @@ fn evaluate_reproduces_the_official_sparse_lattice_checkpoint() {
         codebook: Default::default(),
         tokens: None,
         from_tokens: None,
+        vocabulary_from: None,
         dataset: DatasetKind::FashionMnist,
         data_dir: None,
         split: EvalSplit::Test,
