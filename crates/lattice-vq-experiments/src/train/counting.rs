@@ -43,11 +43,7 @@ impl CodeRows {
     /// # Errors
     /// [`crate::Error::Invalid`] for values that are not whole rows (or no width).
     pub fn view(&self) -> Result<ArrayView2<'_, i32>> {
-        let rows = if self.dim == 0 {
-            0
-        } else {
-            self.data.len() / self.dim
-        };
+        let rows = self.data.len().checked_div(self.dim).unwrap_or(0);
         ArrayView2::from_shape((rows, self.dim), &self.data).map_err(|e| crate::Error::Invalid {
             what: "code rows".into(),
             problem: e.to_string(),
