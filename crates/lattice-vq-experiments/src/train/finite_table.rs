@@ -55,6 +55,13 @@ pub fn run_dir(out: &Path, protocol: &str, k: u64, quantizer: QuantizerKind, see
         .join(format!("seed-{seed}"))
 }
 
+/// The codes of a K-word codebook that no training batch of the run's last trained epoch
+/// used (from the batch it resumed at, if it was interrupted).
+fn dead_codes(run: &RunResult, k: u64) -> Option<f64> {
+    let last = run.epochs.iter().rfind(|e| e.mode == EpochMode::Trained)?;
+    Some(k.saturating_sub(last.train_unique_codes as u64) as f64)
+}
+
 /// `mean ± std` (or the one value) of `values`, `-` without any.
 fn stat(values: &[f64], show: impl Fn(f64) -> String) -> String {
     match values.len() {
@@ -86,18 +93,23 @@ pub fn render(heading: &str, results: &[(u64, Vec<Vec<RunResult>>)]) -> String {
     let _ = writeln!(md, "{heading}\n");
     let _ = writeln!(
         md,
-        "| K | quantizer | runs | test MSE | codes used, test / K | perplexity, test | overload rate, test | seconds per training step |"
+        "| K | quantizer | runs | test MSE | codes used, test / K | perplexity, test | dead codes, last training epoch | overload rate, test | seconds per training step |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for (k, rows) in results {
         for ((label, quantizer), runs) in ROWS.iter().zip(rows) {
             let values = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Vec<f64> {
                 runs.iter().filter_map(f).collect()
             };
             let used = values(&|r| Some(r.test.unique_codes as f64));
-            let codes = if quantizer.is_finite()
-                || matches!(quantizer, QuantizerKind::Vq | QuantizerKind::VqEma)
-            {
+            let bounded = quantizer.is_finite()
+                || matches!(quantizer, QuantizerKind::Vq | QuantizerKind::VqEma);
+            let dead = if bounded {
+                stat(&values(&|r| dead_codes(r, *k)), |x| format!("{x:.0}"))
+            } else {
+                "-".into()
+            };
+            let codes = if bounded {
                 let fraction = used.iter().map(|u| u / *k as f64).collect::<Vec<_>>();
                 format!(
                     "{} ({})",
@@ -109,7 +121,7 @@ pub fn render(heading: &str, results: &[(u64, Vec<Vec<RunResult>>)]) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {k} | {label} | {} | {} | {codes} | {} | {} | {} |",
+                "| {k} | {label} | {} | {} | {codes} | {} | {dead} | {} | {} |",
                 runs.len(),
                 stat(&values(&|r| Some(r.test.mse)), |x| format!("{x:.5}")),
                 stat(&values(&|r| Some(r.test.perplexity)), |x| format!("{x:.1}")),
