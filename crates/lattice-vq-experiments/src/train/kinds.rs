@@ -178,6 +178,12 @@ impl QuantizerKind {
         }
         let k = codebook.codebook_size.unwrap_or(K);
         if let Some(levels) = codebook.levels {
+            // The training loop and the evaluation count tokens as `i32` code rows.
+            if levels.codebook_size() > 1 << 31 {
+                return Err(invalid(
+                    "the experiments count tokens as i32: at most 2^31 codes (the layers take up to 2^63)",
+                ));
+            }
             return Ok(QuantizerConfig::Finite(match self {
                 Self::Fsq => FiniteQuantizerConfig::fsq(levels, dim),
                 Self::BoundedLattice => FiniteQuantizerConfig::bounded(levels, dim),

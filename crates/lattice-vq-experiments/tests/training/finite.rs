@@ -121,6 +121,9 @@ fn codebook_choices_the_quantizer_does_not_take_are_errors() {
     assert!(err.contains("--codebook-size"), "{err}");
     let err = with(QuantizerKind::BoundedLattice, levels("8,8"), Some(64)).unwrap_err();
     assert!(err.contains("product of its --levels"), "{err}");
+    let err = with(QuantizerKind::Fsq, levels("65536,65536"), None).unwrap_err();
+    assert!(err.contains("at most 2^31 codes"), "{err}");
+    assert!(with(QuantizerKind::Fsq, levels("65536,32768"), None).is_ok());
     assert!(with(QuantizerKind::Vq, None, Some(64)).is_ok());
     assert!(with(QuantizerKind::Vq, None, Some(1)).is_err(), "K = 1");
     assert!("8,0".parse::<Levels>().is_err());
