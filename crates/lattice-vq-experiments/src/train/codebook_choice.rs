@@ -24,6 +24,13 @@ pub struct CodebookChoice {
     pub codebook_size: Option<usize>,
 }
 
+impl CodebookChoice {
+    /// Whether neither size was given (the paper's K = 512).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 fn levels_as_text<S: Serializer>(
     levels: &Option<Levels>,
     serializer: S,

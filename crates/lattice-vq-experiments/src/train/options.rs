@@ -48,8 +48,9 @@ pub struct TrainOptions {
     pub data_dir: Option<PathBuf>,
     /// The quantizer.
     pub quantizer: QuantizerKind,
-    /// Its codebook size (`--levels`, `--codebook-size`; absent in older runs' options).
-    #[serde(default)]
+    /// Its codebook size (`--levels`, `--codebook-size`; absent in older runs' options, and
+    /// not written when neither is given, so their `options.json` reads back unchanged).
+    #[serde(default, skip_serializing_if = "CodebookChoice::is_default")]
     pub codebook: CodebookChoice,
     /// The framework.
     pub backend: BackendKind,
