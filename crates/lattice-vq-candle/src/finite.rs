@@ -77,6 +77,8 @@ pub struct FiniteQuantizer {
     offset: Option<Tensor>,
     dtype: DType,
     constants: Constants,
+    /// Mixed-radix strides `(1, d)`, `I64`.
+    strides: Tensor,
 }
 
 /// Per-dimension constants `(1, d)` in the layer's dtype, as the core computes them.
@@ -88,8 +90,6 @@ struct Constants {
     top: Tensor,
     /// FSQ: `s`, `atanh(s / h)` and `w`.
     fsq: Option<(Tensor, Tensor, Tensor)>,
-    /// Mixed-radix strides, `I64`.
-    strides: Tensor,
 }
 
 /// Build a finite-codebook layer under `vb` (candle's constructor-function convention).
@@ -142,10 +142,8 @@ impl FiniteQuantizer {
             step,
             offset,
             dtype,
-            constants: Constants {
-                strides: Tensor::from_vec(strides, (1, levels.len()), device)?,
-                ..constants
-            },
+            constants,
+            strides: Tensor::from_vec(strides, (1, levels.len()), device)?,
         };
         if layer.config.is_bounded() {
             // In the variables' own type: an f32 box of more than 2^24 levels is refused.
@@ -320,7 +318,7 @@ impl FiniteQuantizer {
             zero_like_scalar(&quantized)?
         };
         let digits_i64 = digits.to_dtype(DType::I64)?;
-        let indices = digits_i64.broadcast_mul(&c.strides)?.sum(D::Minus1)?;
+        let indices = digits_i64.broadcast_mul(&self.strides)?.sum(D::Minus1)?;
         let (decoder_input, decoded) = match &self.projections {
             Some((_, project_out)) => (
                 project_out.forward(&quantized)?,
@@ -416,7 +414,6 @@ fn constants<T: Element>(
     let widen = |v: T| v.to_f64();
     let top: Vec<f64> = levels.iter().map(|&l| f64::from(l - 1)).collect();
     let centre = top.iter().map(|t| t * 0.5).collect();
-    let placeholder = Tensor::zeros((1, 1), DType::I64, &candle_core::Device::Cpu)?;
     if config.kind == FiniteKind::Fsq {
         let fsq = config.fsq_quantizer::<T>()?;
         let (range, half_step, shift, width) = fsq.constants();
@@ -425,14 +422,12 @@ fn constants<T: Element>(
             centre_or_range: as_row(range)?,
             top: row(top)?,
             fsq: Some((as_row(half_step)?, as_row(shift)?, as_row(width)?)),
-            strides: placeholder,
         });
     }
     Ok(Constants {
         centre_or_range: row(centre)?,
         top: row(top)?,
         fsq: None,
-        strides: placeholder,
     })
 }
 

@@ -97,3 +97,15 @@ pub(crate) fn check_finite_latents<F: LatticeFloat>(latents: ArrayView2<F>) -> R
     }
     Ok(())
 }
+
+/// Row-major latents (`N * D` values) against the rules of a lattice whose quantization
+/// accepts every finite latent (the bounded lattice, FSQ): whole rows, at least one, finite.
+///
+/// # Errors
+/// As [`check_latent_slice`], then [`check_finite_latents`].
+pub(crate) fn check_finite_latent_slice<F: LatticeFloat>(dim: usize, latents: &[F]) -> Result<()> {
+    check_latent_slice(dim, latents)?;
+    let rows = ArrayView2::from_shape((latents.len() / dim, dim), latents)
+        .expect("whole rows, checked above");
+    check_finite_latents(rows)
+}

@@ -5,14 +5,12 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
-use super::Lattice;
 use super::diagonal::validate_basis;
+use super::{Lattice, decode_digits};
 use crate::error::{Error, Result};
 use crate::float::{LatticeFloat, from_f64, to_f64};
 use crate::mixed_radix::MixedRadix;
-use crate::shape::{
-    check_finite_latents, check_latent_slice, check_rows, check_same_shape, check_step_shapes,
-};
+use crate::shape::{check_finite_latent_slice, check_rows, check_same_shape, check_step_shapes};
 
 /// A bounded diagonal lattice: in dimension `i`, the `l_i` points
 /// `c_i + b_i * (k_i - (l_i - 1) / 2)` for `k_i in 0..l_i`, with a learnable step `b_i` and
@@ -453,11 +451,7 @@ impl<F: LatticeFloat> Lattice<F> for BoundedLattice<F> {
     }
 
     fn validate_latents(&self, latents: &[F]) -> Result<()> {
-        let dim = self.dim();
-        check_latent_slice(dim, latents)?;
-        let rows = ArrayView2::from_shape((latents.len() / dim, dim), latents)
-            .expect("whole rows, checked");
-        check_finite_latents(rows)
+        check_finite_latent_slice(self.dim(), latents)
     }
 
     /// The nearest point of the box; see [`BoundedLattice`].
@@ -477,15 +471,8 @@ impl<F: LatticeFloat> Lattice<F> for BoundedLattice<F> {
     /// # Errors
     /// [`Error::EmptyInput`], [`Error::ShapeMismatch`], [`Error::CodeOutOfRange`] for a digit
     /// outside `0..l_i`.
-    fn decode_into(&self, codes: ArrayView2<i32>, mut points: ArrayViewMut2<F>) -> Result<()> {
-        self.radix.check_codes(codes)?;
-        check_same_shape("points", points.shape(), codes.shape())?;
-        for (code, mut point_row) in codes.outer_iter().zip(points.outer_iter_mut()) {
-            for (col, (point, &k)) in point_row.iter_mut().zip(code).enumerate() {
-                *point = self.point(col, F::from_code(k));
-            }
-        }
-        Ok(())
+    fn decode_into(&self, codes: ArrayView2<i32>, points: ArrayViewMut2<F>) -> Result<()> {
+        decode_digits(&self.radix, codes, points, |col, k| self.point(col, k))
     }
 
     /// `d/db_j = 2/(ND) sum_n (e_nj - z_nj) (k_nj - (l_j - 1) / 2)` and, when the offsets are

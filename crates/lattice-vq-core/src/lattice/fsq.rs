@@ -5,12 +5,13 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
-use super::Lattice;
+use super::{Lattice, decode_digits};
 use crate::error::{Error, Result};
 use crate::float::{LatticeFloat, from_f64, to_f64};
 use crate::mixed_radix::MixedRadix;
 use crate::shape::{
-    check_finite_latents, check_latent_slice, check_rows, check_same_shape, check_step_shapes,
+    check_finite_latent_slice, check_finite_latents, check_rows, check_same_shape,
+    check_step_shapes,
 };
 
 /// The reference's `eps`: the bound reaches `(l - 1)(1 + eps) / 2`, slightly past the
@@ -246,11 +247,7 @@ impl<F: LatticeFloat> Lattice<F> for FiniteScalarQuantizer<F> {
     }
 
     fn validate_latents(&self, latents: &[F]) -> Result<()> {
-        let dim = self.dim();
-        check_latent_slice(dim, latents)?;
-        let rows = ArrayView2::from_shape((latents.len() / dim, dim), latents)
-            .expect("whole rows, checked");
-        check_finite_latents(rows)
+        check_finite_latent_slice(self.dim(), latents)
     }
 
     /// # Errors
@@ -266,15 +263,8 @@ impl<F: LatticeFloat> Lattice<F> for FiniteScalarQuantizer<F> {
 
     /// # Errors
     /// [`Error::EmptyInput`], [`Error::ShapeMismatch`], [`Error::CodeOutOfRange`].
-    fn decode_into(&self, codes: ArrayView2<i32>, mut points: ArrayViewMut2<F>) -> Result<()> {
-        self.radix.check_codes(codes)?;
-        check_same_shape("points", points.shape(), codes.shape())?;
-        for (code, mut point_row) in codes.outer_iter().zip(points.outer_iter_mut()) {
-            for (col, (point, &k)) in point_row.iter_mut().zip(code).enumerate() {
-                *point = self.point(col, F::from_code(k));
-            }
-        }
-        Ok(())
+    fn decode_into(&self, codes: ArrayView2<i32>, points: ArrayViewMut2<F>) -> Result<()> {
+        decode_digits(&self.radix, codes, points, |col, k| self.point(col, k))
     }
 
     /// No parameters: an empty gradient (after the shape checks).

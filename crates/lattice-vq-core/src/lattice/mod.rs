@@ -26,6 +26,25 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 use crate::error::{Error, Result};
 use crate::float::LatticeFloat;
 
+/// Decode `(N, D)` digit codes of a finite product codebook into points, `point(col, k)`
+/// giving dimension `col`'s point of digit `k`: the digit rule and the loop the bounded
+/// lattice and FSQ share.
+fn decode_digits<F: LatticeFloat>(
+    radix: &crate::mixed_radix::MixedRadix,
+    codes: ArrayView2<i32>,
+    mut points: ArrayViewMut2<F>,
+    point: impl Fn(usize, F) -> F,
+) -> Result<()> {
+    radix.check_codes(codes)?;
+    crate::shape::check_same_shape("points", points.shape(), codes.shape())?;
+    for (code, mut point_row) in codes.outer_iter().zip(points.outer_iter_mut()) {
+        for (col, (out, &k)) in point_row.iter_mut().zip(code).enumerate() {
+            *out = point(col, F::from_code(k));
+        }
+    }
+    Ok(())
+}
+
 /// A lattice quantizer over rows of length [`Lattice::dim`]: latents to integer codes and
 /// lattice points, codes back to points, and the parts of the quantizer loss that depend
 /// on the lattice (its learnable parameters, the embedding gradient, the size loss).
