@@ -149,14 +149,21 @@ fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
         results.push(runs);
     }
     let markdown = render(&table, &results, args);
-    let path = out
-        .join(&protocol)
-        .join(format!("table{}.md", table.number));
-    let folder = out.join(&protocol);
-    std::fs::create_dir_all(&folder).map_err(|source| lattice_vq_experiments::Error::Io {
-        path: folder.clone(),
+    let file = format!("table{}.md", table.number);
+    write_table(&out.join(&protocol), &file, &markdown)
+}
+
+/// Write `markdown` to `folder/file` (atomically, creating the folder) and print it.
+fn write_table(
+    folder: &std::path::Path,
+    file: &str,
+    markdown: &str,
+) -> lattice_vq_experiments::Result<()> {
+    std::fs::create_dir_all(folder).map_err(|source| lattice_vq_experiments::Error::Io {
+        path: folder.to_path_buf(),
         source,
     })?;
+    let path = folder.join(file);
     lattice_vq_experiments::atomic::write_bytes(&path, markdown.as_bytes())?;
     println!("{markdown}");
     eprintln!("wrote {}", path.display());
@@ -222,16 +229,7 @@ fn reproduce_finite(args: &Args) -> lattice_vq_experiments::Result<()> {
         args.device
     );
     let markdown = finite_table::render(&heading, &results);
-    let folder = out.join(&protocol);
-    std::fs::create_dir_all(&folder).map_err(|source| lattice_vq_experiments::Error::Io {
-        path: folder.clone(),
-        source,
-    })?;
-    let path = folder.join("table-finite.md");
-    lattice_vq_experiments::atomic::write_bytes(&path, markdown.as_bytes())?;
-    println!("{markdown}");
-    eprintln!("wrote {}", path.display());
-    Ok(())
+    write_table(&out.join(&protocol), "table-finite.md", &markdown)
 }
 
 fn stat(values: &[f64], digits: usize) -> String {
