@@ -1,20 +1,25 @@
-//! The finite-codebook layers: FSQ and the bounded lattice (lattice-vq-core's
-//! `FiniteScalarQuantizer` and `BoundedLattice`) in candle tensor ops, with token indices and
-//! the optional projections `D -> d -> D`.
+//! The finite-codebook layer, generic over its codebook: the projections `D -> d -> D`,
+//! token indices, the loss, decoding and the checks. What differs between codebooks is one
+//! [`TensorCodebook`] each: `bounded.rs` (the core's `BoundedLattice`) and `fsq.rs` (its
+//! `FiniteScalarQuantizer`).
+
+mod bounded;
+mod fsq;
 
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use lattice_vq_core::{FiniteKind, FiniteQuantizerConfig, Lattice, LatticeFloat, QuantizerConfig};
+use lattice_vq_core::{FiniteKind, FiniteQuantizerConfig, Lattice, QuantizerConfig};
 use ndarray::{ArrayView1, ArrayView2};
 
 use crate::error::{Result, input_shape};
-use crate::lattice::round_half_to_even;
 use crate::lattice_ops::Element;
 use crate::output::{
     Codes, LossParts, QuantizerOutput, code_rows, host, restore, restore_codes, to_rows,
     zero_like_scalar,
 };
 use crate::quantizer::{Quantizer, named_variables};
+use bounded::Bounded;
+use fsq::Fsq;
 
 /// What [`FiniteQuantizer::quantize_finite`] returns: the [`QuantizerOutput`] of the
 /// [`Quantizer`] trait plus what only a finite codebook has.
@@ -73,23 +78,57 @@ pub struct FiniteOutput {
 pub struct FiniteQuantizer {
     config: FiniteQuantizerConfig,
     projections: Option<(Linear, Linear)>,
-    step: Option<Tensor>,
-    offset: Option<Tensor>,
+    codebook: Codebook,
     dtype: DType,
-    constants: Constants,
     /// Mixed-radix strides `(1, d)`, `I64`.
     strides: Tensor,
 }
 
-/// Per-dimension constants `(1, d)` in the layer's dtype, as the core computes them.
+/// One finite codebook in candle tensor ops: what FSQ and the bounded lattice do differently
+/// inside the finite layer. Its values equal the core type's bit for bit (the `finite`
+/// suite of the test kit checks).
+trait TensorCodebook {
+    /// The core's codebook type over `T`.
+    type Core<T: Element>: Lattice<T>;
+
+    /// The core codebook of the current parameters (copied to the host).
+    ///
+    /// # Errors
+    /// The core's parameter errors, or a candle error.
+    fn core<T: Element>(&self, config: &FiniteQuantizerConfig) -> Result<Self::Core<T>>;
+
+    /// `F64` scalars of the parameters for [`TensorCodebook::accepts`], reduced with the
+    /// latents' in one transfer.
+    fn summary(&self) -> Result<Vec<Tensor>>;
+
+    /// Whether the (finite) `summary` proves that the core accepts the parameters in
+    /// `dtype`, as an optimiser step left them. If not, the layer asks the core, which names
+    /// the bad entry.
+    fn accepts(&self, summary: &[f64], dtype: DType) -> bool;
+
+    /// Quantize the projected rows `(N, d)`.
+    fn quantize(&self, y: &Tensor) -> Result<Quantized>;
+}
+
+/// What a [`TensorCodebook`] gives for rows `y` `(N, d)`: all `(N, d)` in the rows' dtype.
+struct Quantized {
+    /// The straight-through output: its forward value is exactly `points`.
+    straight_through: Tensor,
+    /// The codebook points, detached.
+    points: Tensor,
+    /// The digits before the clamp to the box, detached.
+    unclamped: Tensor,
+    /// The digits `0..l_i`, detached.
+    digits: Tensor,
+    /// The loss's parts, for a codebook that learns through one (FSQ: `None`, no loss).
+    parts: Option<LossParts>,
+}
+
+/// The codebooks of [`FiniteKind`].
 #[derive(Debug, Clone)]
-struct Constants {
-    /// `(l - 1) / 2` (bounded) or the FSQ bound's `h`.
-    centre_or_range: Tensor,
-    /// `l - 1`.
-    top: Tensor,
-    /// FSQ: `s`, `atanh(s / h)` and `w`.
-    fsq: Option<(Tensor, Tensor, Tensor)>,
+enum Codebook {
+    Bounded(Bounded),
+    Fsq(Fsq),
 }
 
 /// Build a finite-codebook layer under `vb` (candle's constructor-function convention).
@@ -117,16 +156,21 @@ impl FiniteQuantizer {
         let linear = |weight: Option<Tensor>, bias| weight.map(|w| Linear::new(w, bias));
         let project_in = linear(take("project_in.weight"), take("project_in.bias"));
         let project_out = linear(take("project_out.weight"), take("project_out.bias"));
-        let (step, offset) = (take("step"), take("offset"));
         let device = vb.device();
         let dtype = vb.dtype();
         let levels = config.levels.as_slice();
         let row = |values: Vec<f64>| -> Result<Tensor> {
             Ok(Tensor::from_vec(values, (1, levels.len()), device)?.to_dtype(dtype)?)
         };
-        let constants = match dtype {
-            DType::F64 => constants::<f64>(config, row)?,
-            _ => constants::<f32>(config, row)?,
+        let top = row(levels.iter().map(|&l| f64::from(l - 1)).collect())?;
+        let codebook = match config.kind {
+            FiniteKind::Fsq => Codebook::Fsq(Fsq::new(config, dtype, &top, row)?),
+            FiniteKind::Bounded | FiniteKind::BoundedWithOffset => {
+                let step = take("step").ok_or_else(|| {
+                    candle_core::Error::Msg("the bounded lattice's specs have no step".into())
+                })?;
+                Codebook::Bounded(Bounded::new(step, take("offset"), &top)?)
+            }
         };
         let strides: Vec<i64> = levels
             .iter()
@@ -139,18 +183,17 @@ impl FiniteQuantizer {
         let layer = Self {
             config: *config,
             projections: project_in.zip(project_out),
-            step,
-            offset,
+            codebook,
             dtype,
-            constants,
             strides: Tensor::from_vec(strides, (1, levels.len()), device)?,
         };
-        if layer.config.is_bounded() {
-            // In the variables' own type: an f32 box of more than 2^24 levels is refused.
-            match dtype {
-                DType::F64 => drop(layer.core_bounded::<f64>()?),
-                _ => drop(layer.core_bounded::<f32>()?),
-            }
+        // In the variables' own type: an f32 box of more than 2^24 levels is refused, and so
+        // are stored steps or offsets outside the core's bounds.
+        match (&layer.codebook, dtype) {
+            (Codebook::Bounded(c), DType::F64) => drop(c.core::<f64>(config)?),
+            (Codebook::Bounded(c), _) => drop(c.core::<f32>(config)?),
+            (Codebook::Fsq(c), DType::F64) => drop(c.core::<f64>(config)?),
+            (Codebook::Fsq(c), _) => drop(c.core::<f32>(config)?),
         }
         Ok(layer)
     }
@@ -162,70 +205,18 @@ impl FiniteQuantizer {
 
     /// The learnable steps `(1, d)` (bounded lattice).
     pub fn step(&self) -> Option<&Tensor> {
-        self.step.as_ref()
+        match &self.codebook {
+            Codebook::Bounded(c) => Some(c.step()),
+            Codebook::Fsq(_) => None,
+        }
     }
 
     /// The learnable offsets `(1, d)` (bounded lattice with learned offsets).
     pub fn offset(&self) -> Option<&Tensor> {
-        self.offset.as_ref()
-    }
-
-    /// The core bounded lattice of the current steps and offsets (copied to the host).
-    ///
-    /// # Errors
-    /// The core's step and offset errors, or a candle error.
-    fn core_bounded<T: Element>(&self) -> Result<lattice_vq_core::BoundedLattice<T>> {
-        let mut parameters = Vec::new();
-        for tensor in [&self.step, &self.offset].into_iter().flatten() {
-            parameters.extend(host::<T>(tensor)?);
+        match &self.codebook {
+            Codebook::Bounded(c) => c.offset(),
+            Codebook::Fsq(_) => None,
         }
-        Ok(self.config.bounded_lattice(&parameters)?)
-    }
-
-    /// Whether one small reduction proves that the core accepts the projected rows and the
-    /// current steps and offsets (as an optimiser step left them): finite latents, steps
-    /// within the basis bounds of the dtype, finite offsets within them. If not, the layer
-    /// asks the core, which names the bad entry.
-    fn proven(&self, y: &Tensor) -> Result<bool> {
-        let mut summary = vec![y.sum_all()?.to_dtype(DType::F64)?];
-        if let Some(step) = &self.step {
-            let magnitude = step.abs()?.to_dtype(DType::F64)?;
-            summary.extend([
-                magnitude.min_all()?,
-                magnitude.max_all()?,
-                magnitude.sum_all()?,
-            ]);
-        }
-        if let Some(offset) = &self.offset {
-            summary.push(offset.abs()?.to_dtype(DType::F64)?.max_all()?);
-            summary.push(offset.to_dtype(DType::F64)?.sum_all()?);
-        }
-        let values = Tensor::stack(&summary, 0)?.to_vec1::<f64>()?;
-        let (min, max) = match self.dtype {
-            DType::F64 => (f64::MIN_BASIS_MAGNITUDE, f64::MAX_BASIS_MAGNITUDE),
-            _ => (
-                f64::from(f32::MIN_BASIS_MAGNITUDE),
-                f64::from(f32::MAX_BASIS_MAGNITUDE),
-            ),
-        };
-        let finite = values.iter().all(|v| v.is_finite());
-        let steps_ok = self.step.is_none() || (values[1] >= min && values[2] <= max);
-        let offsets_ok = self.offset.is_none() || values[values.len() - 2] <= max;
-        Ok(finite && steps_ok && offsets_ok)
-    }
-
-    /// Check the projected rows with the core's rules (error path only), so that the error
-    /// names the element the core would.
-    fn core_check<T: Element>(&self, rows: &Tensor) -> Result<()> {
-        let values = host::<T>(rows)?;
-        if self.config.is_bounded() {
-            self.core_bounded::<T>()?.validate_latents(&values)?;
-        } else {
-            self.config
-                .fsq_quantizer::<T>()?
-                .validate_latents(&values)?;
-        }
-        Ok(())
     }
 
     /// Quantize latents as [`Quantizer::quantize`] does, with the digits, the codebook points
@@ -234,88 +225,64 @@ impl FiniteQuantizer {
     /// # Errors
     /// As [`Quantizer::quantize`].
     pub fn quantize_finite(&self, latents: &Tensor) -> Result<FiniteOutput> {
+        match &self.codebook {
+            Codebook::Bounded(c) => self.quantize_with(c, latents),
+            Codebook::Fsq(c) => self.quantize_with(c, latents),
+        }
+    }
+
+    fn quantize_with<C: TensorCodebook>(
+        &self,
+        codebook: &C,
+        latents: &Tensor,
+    ) -> Result<FiniteOutput> {
         let (rows, layout) = to_rows(latents, self.config.dim, self.dtype)?;
         let y = match &self.projections {
             Some((project_in, _)) => project_in.forward(&rows)?,
             None => rows,
         };
-        if !self.proven(&y)? {
+        // One small reduction proves that the core accepts the projected rows (finite) and
+        // the parameters; if not, the core's own check names the bad element.
+        let mut summary = vec![y.sum_all()?.to_dtype(DType::F64)?];
+        summary.extend(codebook.summary()?);
+        let values = Tensor::stack(&summary, 0)?.to_vec1::<f64>()?;
+        if !(values.iter().all(|v| v.is_finite()) && codebook.accepts(&values[1..], self.dtype)) {
             match self.dtype {
-                DType::F64 => self.core_check::<f64>(&y)?,
-                _ => self.core_check::<f32>(&y)?,
+                DType::F64 => codebook
+                    .core::<f64>(&self.config)?
+                    .validate_latents(&host(&y)?)?,
+                _ => codebook
+                    .core::<f32>(&self.config)?
+                    .validate_latents(&host(&y)?)?,
             }
         }
-        let c = &self.constants;
-        let zero = Tensor::zeros((), self.dtype, y.device())?;
-        let (quantized, points, unclamped, digits, parts) = match (&self.step, &c.fsq) {
-            (Some(step), _) => {
-                let offset = match &self.offset {
-                    Some(offset) => offset.clone(),
-                    None => step.zeros_like()?,
-                };
-                let (b, o) = (step.detach(), offset.detach());
-                let t = y
-                    .detach()
-                    .broadcast_sub(&o)?
-                    .broadcast_mul(&b.recip()?)?
-                    .broadcast_add(&c.centre_or_range)?;
-                let k = round_half_to_even(&t)?;
-                let clamped = k.broadcast_maximum(&zero)?.broadcast_minimum(&c.top)?;
-                // e = c + b (k - (l - 1) / 2) with k held constant: the box learns through
-                // de/db and de/dc only.
-                let e = clamped
-                    .broadcast_sub(&c.centre_or_range)?
-                    .broadcast_mul(step)?
-                    .broadcast_add(&offset)?;
-                let embedding = (&e - y.detach())?.sqr()?.mean_all()?;
-                let commitment = (e.detach() - &y)?.sqr()?.mean_all()?;
-                let size = step.abs()?.sum_all()?.neg()?;
-                let straight_through = exact_straight_through(&e, &y)?;
-                let parts = LossParts {
-                    embedding,
-                    commitment,
-                    size,
-                };
-                (straight_through, e.detach(), k, clamped, parts)
+        let Quantized {
+            straight_through: quantized,
+            points,
+            unclamped,
+            digits,
+            parts,
+        } = codebook.quantize(&y)?;
+        let overloaded = unclamped
+            .ne(&digits)?
+            .to_dtype(DType::F64)?
+            .sum_all()?
+            .to_scalar::<f64>()? as u64;
+        let (loss, parts) = match parts {
+            Some(parts) => {
+                let weighted = parts.commitment.affine(self.config.commitment_cost, 0.0)?;
+                let sparsity = parts.size.affine(self.config.sparsity_cost, 0.0)?;
+                (((&parts.embedding + weighted)? + sparsity)?, parts)
             }
-            (None, Some((half_step, shift, half_width))) => {
-                // The core's bound: tanh correctly rounded from f64.
-                let bound = y
-                    .broadcast_add(shift)?
-                    .to_dtype(DType::F64)?
-                    .tanh()?
-                    .to_dtype(self.dtype)?
-                    .broadcast_mul(&c.centre_or_range)?
-                    .broadcast_sub(half_step)?;
-                let rounded = round_half_to_even(&bound.detach())?;
-                let k = rounded.broadcast_add(half_width)?;
-                let clamped = k.broadcast_maximum(&zero)?.broadcast_minimum(&c.top)?;
-                let level = clamped.broadcast_sub(half_width)?;
-                let e = level.broadcast_div(half_width)?;
-                // vector-quantize-pytorch's round_ste then the scale (gradients through the
-                // tanh), with the forward value exactly the point.
-                let straight_through =
-                    exact_straight_through(&e, &bound.broadcast_div(half_width)?)?;
+            None => {
                 let zero = zero_like_scalar(&y)?;
                 let parts = LossParts {
                     embedding: zero.clone(),
                     commitment: zero.clone(),
                     size: zero,
                 };
-                (straight_through, e, k, clamped, parts)
+                (zero_like_scalar(&quantized)?, parts)
             }
-            (None, None) => unreachable!("a bounded layer has steps, an FSQ layer constants"),
-        };
-        let overloaded = unclamped
-            .ne(&digits)?
-            .to_dtype(DType::F64)?
-            .sum_all()?
-            .to_scalar::<f64>()? as u64;
-        let loss = if self.config.is_bounded() {
-            ((&parts.embedding + parts.commitment.affine(self.config.commitment_cost, 0.0)?)?
-                + parts.size.affine(self.config.sparsity_cost, 0.0)?)?
-        } else {
-            zero_like_scalar(&quantized)?
         };
         let digits_i64 = digits.to_dtype(DType::I64)?;
         let indices = digits_i64.broadcast_mul(&self.strides)?.sum(D::Minus1)?;
@@ -342,23 +309,30 @@ impl FiniteQuantizer {
     /// Digit rows `(N, d)` (`I32`) back to the decoder input `(N, D)`, through the core's
     /// decode (the same bits as the points of `quantize`).
     fn decode_digits(&self, digits: &Tensor) -> Result<Tensor> {
-        fn points<T: Element>(layer: &FiniteQuantizer, digits: &Tensor) -> Result<Vec<T>> {
+        fn points<T: Element, C: TensorCodebook>(
+            codebook: &C,
+            config: &FiniteQuantizerConfig,
+            digits: &Tensor,
+            device: &candle_core::Device,
+        ) -> Result<Tensor> {
             let codes = host::<i32>(digits)?;
-            let d = layer.config.codebook_dim();
+            let d = config.codebook_dim();
             let codes = ArrayView2::from_shape((codes.len() / d, d), &codes)
                 .map_err(candle_core::Error::wrap)?;
-            let points = if layer.config.is_bounded() {
-                layer.core_bounded::<T>()?.decode(codes)?
-            } else {
-                layer.config.fsq_quantizer::<T>()?.decode(codes)?
-            };
-            Ok(points.into_iter().collect())
+            let points = codebook.core::<T>(config)?.decode(codes)?;
+            let shape = points.dim();
+            Ok(Tensor::from_vec(
+                points.into_iter().collect(),
+                shape,
+                device,
+            )?)
         }
-        let shape = digits.dims2()?;
-        let device = self.constants.top.device();
-        let e = match self.dtype {
-            DType::F64 => Tensor::from_vec(points::<f64>(self, digits)?, shape, device)?,
-            _ => Tensor::from_vec(points::<f32>(self, digits)?, shape, device)?,
+        let (config, device) = (&self.config, self.strides.device());
+        let e = match (&self.codebook, self.dtype) {
+            (Codebook::Bounded(c), DType::F64) => points::<f64, _>(c, config, digits, device)?,
+            (Codebook::Bounded(c), _) => points::<f32, _>(c, config, digits, device)?,
+            (Codebook::Fsq(c), DType::F64) => points::<f64, _>(c, config, digits, device)?,
+            (Codebook::Fsq(c), _) => points::<f32, _>(c, config, digits, device)?,
         };
         Ok(match &self.projections {
             Some((_, project_out)) => project_out.forward(&e)?.detach(),
@@ -403,32 +377,6 @@ impl FiniteQuantizer {
 /// forward pass did, and a file of tokens reproduces the evaluated reconstruction exactly.
 fn exact_straight_through(e: &Tensor, y: &Tensor) -> Result<Tensor> {
     Ok((e.detach() + (y - y.detach())?)?)
-}
-
-/// The layer's constants in `T`, computed by the core's own types so that they are its bits.
-fn constants<T: Element>(
-    config: &FiniteQuantizerConfig,
-    row: impl Fn(Vec<f64>) -> Result<Tensor>,
-) -> Result<Constants> {
-    let levels = config.levels.as_slice();
-    let widen = |v: T| v.to_f64();
-    let top: Vec<f64> = levels.iter().map(|&l| f64::from(l - 1)).collect();
-    let centre = top.iter().map(|t| t * 0.5).collect();
-    if config.kind == FiniteKind::Fsq {
-        let fsq = config.fsq_quantizer::<T>()?;
-        let (range, half_step, shift, width) = fsq.constants();
-        let as_row = |values: &[T]| row(values.iter().map(|&v| widen(v)).collect());
-        return Ok(Constants {
-            centre_or_range: as_row(range)?,
-            top: row(top)?,
-            fsq: Some((as_row(half_step)?, as_row(shift)?, as_row(width)?)),
-        });
-    }
-    Ok(Constants {
-        centre_or_range: row(centre)?,
-        top: row(top)?,
-        fsq: None,
-    })
 }
 
 impl Quantizer for FiniteQuantizer {

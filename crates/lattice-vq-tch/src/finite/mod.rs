@@ -1,16 +1,23 @@
-//! The finite-codebook layers: FSQ and the bounded lattice (lattice-vq-core's
-//! `FiniteScalarQuantizer` and `BoundedLattice`) in libtorch tensor ops, with token indices
-//! and the optional projections `D -> d -> D`.
+//! The finite-codebook layer, generic over its codebook: the projections `D -> d -> D`,
+//! token indices, the loss, decoding and the checks. What differs between codebooks is one
+//! [`TensorCodebook`] each: `bounded.rs` (the core's `BoundedLattice`) and `fsq.rs` (its
+//! `FiniteScalarQuantizer`).
+
+mod bounded;
+mod fsq;
 
 use lattice_vq_core::layout::{self, LatentLayout};
 use lattice_vq_core::{FiniteKind, FiniteQuantizerConfig, Lattice, LatticeFloat, QuantizerConfig};
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor, nn};
 
+use bounded::Bounded;
+use fsq::Fsq;
+
 use crate::error::{Result, input_shape};
 use crate::output::{
     Codes, LossParts, QuantizerOutput, host, lattice_code_rows, restore, restore_codes, to_rows,
-    vq_losses, zero_like_scalar,
+    zero_like_scalar,
 };
 use crate::quantizer::{Quantizer, module_and_constructor, named_variables};
 
@@ -72,18 +79,10 @@ pub struct FiniteOutput {
 pub struct FiniteQuantizer {
     config: FiniteQuantizerConfig,
     projections: Option<(Linear, Linear)>,
-    step: Option<Tensor>,
-    offset: Option<Tensor>,
+    codebook: Codebook,
     /// The buffer `levels.0`: a variable that every finite layer has, so its kind and device
     /// are the var store's even after `VarStore::double` or `set_device`.
     marker: Tensor,
-    /// The constants in `f32` and in `f64`: converting one set to the other kind would not
-    /// give the core's bits (FSQ's `atanh(s / h)` is rounded once in each type). The var
-    /// store's kind at construction must take the levels; the other kind is `None` when the
-    /// core refuses them in it (more than `2^24` levels in `f32`), and only needed after
-    /// `VarStore::double` or `VarStore::float`.
-    single: Option<Constants>,
-    double: Option<Constants>,
     /// Mixed-radix strides `(1, d)`, `Int64`.
     strides: Tensor,
 }
@@ -107,84 +106,123 @@ impl Linear {
     }
 }
 
-/// Per-dimension constants `(1, d)` in one float kind, as the core computes them.
-#[derive(Debug)]
-struct Constants {
-    /// `(l - 1) / 2` (bounded) or the FSQ bound's `h`.
-    centre_or_range: Tensor,
-    /// `l - 1`.
-    top: Tensor,
-    /// FSQ: `s`, `atanh(s / h)` and `w`.
-    fsq: Option<(Tensor, Tensor, Tensor)>,
-}
+/// A float type of the core and of libtorch.
+trait Float: Element + Copy + LatticeFloat {}
 
-impl Constants {
-    /// The layer's constants in `T`, computed by the core's own types so that they are its
-    /// bits.
+impl<T: Element + Copy + LatticeFloat> Float for T {}
+
+/// One finite codebook in libtorch tensor ops: what FSQ and the bounded lattice do
+/// differently inside the finite layer. Its values equal the core type's bit for bit on the
+/// CPU (the `finite` suite of the test kit checks).
+trait TensorCodebook {
+    /// The core's codebook type over `T`.
+    type Core<T: Float>: Lattice<T>;
+
+    /// The core codebook of the current parameters (copied to the host).
     ///
     /// # Errors
-    /// Levels whose digits `T` cannot hold exactly (the core's `InvalidConfig`), or a
-    /// libtorch error.
-    fn new<T: Element + Copy + LatticeFloat>(
-        config: &FiniteQuantizerConfig,
-        device: Device,
-    ) -> Result<Self> {
-        let row = |values: &[T]| -> Result<Tensor> {
-            Ok(Tensor::from_slice(values)
-                .f_view([1, -1])?
-                .f_to_device(device)?)
-        };
-        // `l - 1` and `(l - 1) / 2` are exact in `T` once the core has accepted the levels in
-        // `T` (below).
-        let exact = |values: Vec<f64>| -> Result<Tensor> {
-            Ok(Tensor::from_slice(&values)
-                .f_view([1, -1])?
-                .f_to_kind(T::KIND)?
-                .f_to_device(device)?)
-        };
-        let top: Vec<f64> = config
-            .levels
-            .as_slice()
-            .iter()
-            .map(|&l| f64::from(l - 1))
-            .collect();
-        let centre = top.iter().map(|t| t * 0.5).collect();
-        if config.kind == FiniteKind::Fsq {
-            let fsq = config.fsq_quantizer::<T>()?;
-            let (range, half_step, shift, width) = fsq.constants();
-            return Ok(Self {
-                centre_or_range: row(range)?,
-                top: exact(top)?,
-                fsq: Some((row(half_step)?, row(shift)?, row(width)?)),
-            });
-        }
-        // The core's bounded lattice of these levels in `T` (unit steps, zero offsets) refuses
-        // levels whose digits `T` cannot hold, as the quantization in `T` would need.
-        let d = config.codebook_dim();
-        let mut parameters = vec![T::one(); d];
-        if config.kind == FiniteKind::BoundedWithOffset {
-            parameters.extend(vec![T::zero(); d]);
-        }
-        config.bounded_lattice::<T>(&parameters)?;
-        Ok(Self {
-            centre_or_range: exact(centre)?,
-            top: exact(top)?,
-            fsq: None,
-        })
-    }
+    /// The core's parameter errors, or a libtorch error.
+    fn core<T: Float>(&self, config: &FiniteQuantizerConfig) -> Result<Self::Core<T>>;
 
-    /// The constants on `device` (the same tensors when they are there already).
-    fn on(&self, device: Device) -> Result<Self> {
-        let to = |t: &Tensor| t.f_to_device(device);
-        Ok(Self {
-            centre_or_range: to(&self.centre_or_range)?,
-            top: to(&self.top)?,
-            fsq: match &self.fsq {
-                Some((s, shift, w)) => Some((to(s)?, to(shift)?, to(w)?)),
-                None => None,
+    /// `Double` scalars of the parameters for [`TensorCodebook::accepts`], reduced with the
+    /// latents' in one transfer.
+    fn summary(&self) -> Result<Vec<Tensor>>;
+
+    /// Whether the (finite) `summary` proves that the core accepts the parameters in `kind`,
+    /// as an optimiser step left them. If not, the layer asks the core, which names the bad
+    /// entry.
+    fn accepts(&self, summary: &[f64], kind: Kind) -> bool;
+
+    /// Quantize the projected rows `(N, d)`, in their kind and on their device.
+    ///
+    /// # Errors
+    /// Levels the core refuses in the rows' kind (the var store was converted to it), or a
+    /// libtorch error.
+    fn quantize(&self, config: &FiniteQuantizerConfig, y: &Tensor) -> Result<Quantized>;
+}
+
+/// What a [`TensorCodebook`] gives for rows `y` `(N, d)`: all `(N, d)` in the rows' kind.
+struct Quantized {
+    /// The straight-through output: its forward value is exactly `points`.
+    straight_through: Tensor,
+    /// The codebook points, detached.
+    points: Tensor,
+    /// The digits before the clamp to the box, detached.
+    unclamped: Tensor,
+    /// The digits `0..l_i`, detached.
+    digits: Tensor,
+    /// The loss's parts, for a codebook that learns through one (FSQ: `None`, no loss).
+    parts: Option<LossParts>,
+}
+
+/// The codebooks of [`FiniteKind`].
+#[derive(Debug)]
+enum Codebook {
+    Bounded(Bounded),
+    Fsq(Fsq),
+}
+
+/// A codebook's `N` constant rows in `f32` and in `f64`, as the core computes them in each.
+/// The var store's kind at construction must take the levels; the other kind is `None` when
+/// the core refuses them in it (more than `2^24` levels in `f32`), and only needed after
+/// `VarStore::double` or `VarStore::float`.
+#[derive(Debug)]
+struct ByKind<const N: usize> {
+    single: Option<[Tensor; N]>,
+    double: Option<[Tensor; N]>,
+}
+
+impl<const N: usize> ByKind<N> {
+    /// Both kinds' constants, by `make`.
+    ///
+    /// # Errors
+    /// `make`'s for `kind`.
+    fn new(kind: Kind, make: impl Fn(Kind) -> Result<[Tensor; N]>) -> Result<Self> {
+        let (single, double) = (make(Kind::Float), make(Kind::Double));
+        Ok(match kind {
+            Kind::Double => Self {
+                single: single.ok(),
+                double: Some(double?),
+            },
+            _ => Self {
+                single: Some(single?),
+                double: double.ok(),
             },
         })
     }
+
+    /// The constants in `kind` on `device` (the same tensors when they are there already);
+    /// `make` builds those the core refused again, only to return its reason.
+    fn get(
+        &self,
+        kind: Kind,
+        device: Device,
+        make: impl Fn(Kind) -> Result<[Tensor; N]>,
+    ) -> Result<[Tensor; N]> {
+        let cached = match kind {
+            Kind::Double => &self.double,
+            _ => &self.single,
+        };
+        let Some(constants) = cached else {
+            return make(kind);
+        };
+        let moved: Vec<Tensor> = constants
+            .iter()
+            .map(|t| t.f_to_device(device))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(moved
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("N tensors in, N out")))
+    }
+}
+
+/// A `(1, d)` row of `values` in `kind` on `device`: values exact in that kind (`l - 1`,
+/// `(l - 1) / 2` of levels the core accepted in it).
+fn exact_row(values: Vec<f64>, kind: Kind, device: Device) -> Result<Tensor> {
+    Ok(Tensor::from_slice(&values)
+        .f_view([1, -1])?
+        .f_to_kind(kind)?
+        .f_to_device(device)?)
 }
 
 impl FiniteQuantizer {
@@ -210,11 +248,18 @@ impl FiniteQuantizer {
         };
         let project_in = linear(take("project_in.weight"), take("project_in.bias"));
         let project_out = linear(take("project_out.weight"), take("project_out.bias"));
-        let (step, offset) = (take("step"), take("offset"));
-        let marker = take("levels.0").ok_or_else(|| {
-            tch::TchError::Kind("the finite layer's specs have no levels.0 buffer".into())
-        })?;
-        let device = path.device();
+        let missing =
+            |name: &str| tch::TchError::Kind(format!("the finite layer's specs have no {name}"));
+        let marker = take("levels.0").ok_or_else(|| missing("levels.0 buffer"))?;
+        let (kind, device) = (path.kind(), path.device());
+        let codebook = match config.kind {
+            FiniteKind::Fsq => Codebook::Fsq(Fsq::new(config, kind, device)?),
+            FiniteKind::Bounded | FiniteKind::BoundedWithOffset => {
+                let step = take("step").ok_or_else(|| missing("step"))?;
+                let offset = take("offset");
+                Codebook::Bounded(Bounded::new(config, step, offset, kind, device)?)
+            }
+        };
         let strides: Vec<i64> = config
             .levels
             .as_slice()
@@ -225,30 +270,19 @@ impl FiniteQuantizer {
                 Some(this)
             })
             .collect();
-        let (single, double) = (
-            Constants::new::<f32>(config, device),
-            Constants::new::<f64>(config, device),
-        );
-        let (single, double) = match path.kind() {
-            Kind::Double => (single.ok(), Some(double?)),
-            _ => (Some(single?), double.ok()),
-        };
-        let layer = Self {
+        if let Codebook::Bounded(bounded) = &codebook {
+            // Stored steps or offsets outside the core's bounds.
+            bounded.core::<f64>(config)?;
+        }
+        Ok(Self {
             config: *config,
             projections: project_in.zip(project_out),
-            step,
-            offset,
+            codebook,
             marker,
-            single,
-            double,
             strides: Tensor::from_slice(&strides)
                 .f_view([1, -1])?
                 .f_to_device(device)?,
-        };
-        if layer.config.is_bounded() {
-            layer.core_bounded::<f64>()?;
-        }
-        Ok(layer)
+        })
     }
 
     /// The config the layer was built with.
@@ -258,99 +292,23 @@ impl FiniteQuantizer {
 
     /// The learnable steps `(1, d)` (bounded lattice).
     pub fn step(&self) -> Option<&Tensor> {
-        self.step.as_ref()
+        match &self.codebook {
+            Codebook::Bounded(c) => Some(c.step()),
+            Codebook::Fsq(_) => None,
+        }
     }
 
     /// The learnable offsets `(1, d)` (bounded lattice with learned offsets).
     pub fn offset(&self) -> Option<&Tensor> {
-        self.offset.as_ref()
+        match &self.codebook {
+            Codebook::Bounded(c) => c.offset(),
+            Codebook::Fsq(_) => None,
+        }
     }
 
     /// The float kind of the layer's variables.
     fn kind(&self) -> Kind {
         self.marker.kind()
-    }
-
-    /// The constants in the variables' kind, on their device.
-    ///
-    /// # Errors
-    /// Levels the core refuses in that kind (the var store was converted to it), or a
-    /// libtorch error.
-    fn constants(&self) -> Result<Constants> {
-        let (kind, device) = (self.kind(), self.marker.device());
-        let cached = match kind {
-            Kind::Double => &self.double,
-            _ => &self.single,
-        };
-        match cached {
-            Some(constants) => constants.on(device),
-            // Built again only to return the core's reason.
-            None if kind == Kind::Double => Constants::new::<f64>(&self.config, device),
-            None => Constants::new::<f32>(&self.config, device),
-        }
-    }
-
-    /// The core bounded lattice of the current steps and offsets (copied to the host).
-    ///
-    /// # Errors
-    /// The core's step and offset errors, or a libtorch error.
-    fn core_bounded<T: Element + Copy + LatticeFloat>(
-        &self,
-    ) -> Result<lattice_vq_core::BoundedLattice<T>> {
-        let mut parameters = Vec::new();
-        for tensor in [&self.step, &self.offset].into_iter().flatten() {
-            parameters.extend(host::<T>(tensor)?);
-        }
-        Ok(self.config.bounded_lattice(&parameters)?)
-    }
-
-    /// Check the projected rows with the core's rules (error path only: copies them to the
-    /// host), so that the error names the element the core would.
-    fn core_check<T: Element + Copy + LatticeFloat>(&self, rows: &Tensor) -> Result<()> {
-        let values = host::<T>(rows)?;
-        if self.config.is_bounded() {
-            self.core_bounded::<T>()?.validate_latents(&values)?;
-        } else {
-            self.config
-                .fsq_quantizer::<T>()?
-                .validate_latents(&values)?;
-        }
-        Ok(())
-    }
-
-    /// Whether one small reduction (in f64, so that f32 latents cannot overflow it) proves
-    /// that the core accepts the projected rows and the current steps and offsets (as an
-    /// optimiser step left them): finite latents, steps within the basis bounds of the kind,
-    /// finite offsets within them. If not, the layer asks the core, which names the bad
-    /// entry.
-    fn proven(&self, y: &Tensor) -> Result<bool> {
-        let _guard = tch::no_grad_guard();
-        let mut summary = vec![y.f_sum(Kind::Double)?];
-        if let Some(step) = &self.step {
-            let magnitude = step.f_abs()?.f_to_kind(Kind::Double)?;
-            summary.extend([
-                magnitude.f_min()?,
-                magnitude.f_max()?,
-                magnitude.f_sum(Kind::Double)?,
-            ]);
-        }
-        if let Some(offset) = &self.offset {
-            let offset = offset.f_to_kind(Kind::Double)?;
-            summary.extend([offset.f_abs()?.f_max()?, offset.f_sum(Kind::Double)?]);
-        }
-        let values =
-            Vec::<f64>::try_from(&Tensor::f_stack(&summary, 0)?.f_to_device(Device::Cpu)?)?;
-        let (min, max) = match self.kind() {
-            Kind::Double => (f64::MIN_BASIS_MAGNITUDE, f64::MAX_BASIS_MAGNITUDE),
-            _ => (
-                f64::from(f32::MIN_BASIS_MAGNITUDE),
-                f64::from(f32::MAX_BASIS_MAGNITUDE),
-            ),
-        };
-        let finite = values.iter().all(|v| v.is_finite());
-        let steps_ok = self.step.is_none() || (values[1] >= min && values[2] <= max);
-        let offsets_ok = self.offset.is_none() || values[values.len() - 2] <= max;
-        Ok(finite && steps_ok && offsets_ok)
     }
 
     /// Quantize latents as [`Quantizer::quantize`] does, with the digits, the codebook points
@@ -359,93 +317,71 @@ impl FiniteQuantizer {
     /// # Errors
     /// As [`Quantizer::quantize`].
     pub fn quantize_finite(&self, latents: &Tensor) -> Result<FiniteOutput> {
+        match &self.codebook {
+            Codebook::Bounded(c) => self.quantize_with(c, latents),
+            Codebook::Fsq(c) => self.quantize_with(c, latents),
+        }
+    }
+
+    fn quantize_with<C: TensorCodebook>(
+        &self,
+        codebook: &C,
+        latents: &Tensor,
+    ) -> Result<FiniteOutput> {
         let kind = self.kind();
         let (rows, layout) = to_rows(latents, self.config.dim, kind)?;
         let y = match &self.projections {
             Some((project_in, _)) => project_in.forward(&rows)?,
             None => rows,
         };
-        if !self.proven(&y)? {
+        // One small reduction (in f64, so that f32 latents cannot overflow it) proves that
+        // the core accepts the projected rows (finite) and the parameters; if not, the
+        // core's own check (on a host copy) names the bad element.
+        let proven = {
+            let _guard = tch::no_grad_guard();
+            let mut summary = vec![y.f_sum(Kind::Double)?];
+            summary.extend(codebook.summary()?);
+            let values =
+                Vec::<f64>::try_from(&Tensor::f_stack(&summary, 0)?.f_to_device(Device::Cpu)?)?;
+            values.iter().all(|v| v.is_finite()) && codebook.accepts(&values[1..], kind)
+        };
+        if !proven {
             match kind {
-                Kind::Double => self.core_check::<f64>(&y)?,
-                _ => self.core_check::<f32>(&y)?,
+                Kind::Double => codebook
+                    .core::<f64>(&self.config)?
+                    .validate_latents(&host(&y)?)?,
+                _ => codebook
+                    .core::<f32>(&self.config)?
+                    .validate_latents(&host(&y)?)?,
             }
         }
-        let c = self.constants()?;
-        let zero = Tensor::f_zeros([], (kind, y.device()))?;
-        let (quantized, points, unclamped, digits, parts) = match (&self.step, &c.fsq) {
-            (Some(step), _) => {
-                let offset = match &self.offset {
-                    Some(offset) => offset.shallow_clone(),
-                    None => step.f_zeros_like()?,
-                };
-                let (b, o) = (step.f_detach()?, offset.f_detach()?);
-                // The core's `(z - c) * (1 / b) + (l - 1) / 2`, the reciprocal rounded once.
-                let t = y
-                    .f_detach()?
-                    .f_sub(&o)?
-                    .f_mul(&b.f_reciprocal()?)?
-                    .f_add(&c.centre_or_range)?;
-                // libtorch's round is half to even, as the core's.
-                let k = t.f_round()?;
-                let clamped = k.f_maximum(&zero)?.f_minimum(&c.top)?;
-                // e = c + b (k - (l - 1) / 2) with k held constant: the box learns through
-                // de/db and de/dc only.
-                let e = clamped
-                    .f_sub(&c.centre_or_range)?
-                    .f_mul(step)?
-                    .f_add(&offset)?;
-                let (embedding, commitment) = vq_losses(&e, &y)?;
-                let size = step.f_abs()?.f_sum(kind)?.f_neg()?;
-                let parts = LossParts {
-                    embedding,
-                    commitment,
-                    size,
-                };
-                (
-                    exact_straight_through(&e, &y)?,
-                    e.f_detach()?,
-                    k,
-                    clamped,
-                    parts,
-                )
+        let Quantized {
+            straight_through: quantized,
+            points,
+            unclamped,
+            digits,
+            parts,
+        } = codebook.quantize(&self.config, &y)?;
+        let overloaded = unclamped
+            .f_ne_tensor(&digits)?
+            .f_sum(Kind::Int64)?
+            .f_int64_value(&[])?;
+        let (loss, parts) = match parts {
+            Some(parts) => {
+                let loss = parts
+                    .embedding
+                    .f_add(&parts.commitment.f_mul_scalar(self.config.commitment_cost)?)?
+                    .f_add(&parts.size.f_mul_scalar(self.config.sparsity_cost)?)?;
+                (loss, parts)
             }
-            (None, Some((half_step, shift, half_width))) => {
-                // The core's bound: tanh correctly rounded from f64.
-                let bound = y
-                    .f_add(shift)?
-                    .f_to_kind(Kind::Double)?
-                    .f_tanh()?
-                    .f_to_kind(kind)?
-                    .f_mul(&c.centre_or_range)?
-                    .f_sub(half_step)?;
-                let k = bound.f_detach()?.f_round()?.f_add(half_width)?;
-                let clamped = k.f_maximum(&zero)?.f_minimum(&c.top)?;
-                let level = clamped.f_sub(half_width)?;
-                let e = level.f_div(half_width)?;
-                // vector-quantize-pytorch's round_ste then the scale (gradients through the
-                // tanh), with the forward value exactly the point.
-                let straight_through = exact_straight_through(&e, &bound.f_div(half_width)?)?;
+            None => {
                 let parts = LossParts {
                     embedding: zero_like_scalar(&y)?,
                     commitment: zero_like_scalar(&y)?,
                     size: zero_like_scalar(&y)?,
                 };
-                (straight_through, e, k, clamped, parts)
+                (zero_like_scalar(&quantized)?, parts)
             }
-            (None, None) => unreachable!("a bounded layer has steps, an FSQ layer constants"),
-        };
-        let overloaded = unclamped
-            .f_ne_tensor(&digits)?
-            .f_sum(Kind::Int64)?
-            .f_int64_value(&[])?;
-        let loss = if self.config.is_bounded() {
-            parts
-                .embedding
-                .f_add(&parts.commitment.f_mul_scalar(self.config.commitment_cost)?)?
-                .f_add(&parts.size.f_mul_scalar(self.config.sparsity_cost)?)?
-        } else {
-            zero_like_scalar(&quantized)?
         };
         let indices = digits
             .f_to_kind(Kind::Int64)?
@@ -478,23 +414,23 @@ impl FiniteQuantizer {
     /// A token `>= K` (`TokenOutOfRange`), steps or offsets the core refuses, or a libtorch
     /// error.
     fn decode_tokens(&self, tokens: &[u64]) -> Result<Tensor> {
-        fn points<T: Element + Copy + LatticeFloat>(
-            layer: &FiniteQuantizer,
+        fn points<T: Float, C: TensorCodebook>(
+            codebook: &C,
+            config: &FiniteQuantizerConfig,
             tokens: &[u64],
         ) -> Result<Tensor> {
-            let codes = layer.config.levels.radix().codes(tokens.into())?;
-            let points = if layer.config.is_bounded() {
-                layer.core_bounded::<T>()?.decode(codes.view())?
-            } else {
-                layer.config.fsq_quantizer::<T>()?.decode(codes.view())?
-            };
+            let codes = config.levels.radix().codes(tokens.into())?;
+            let points = codebook.core::<T>(config)?.decode(codes.view())?;
             let values: Vec<T> = points.iter().copied().collect();
-            let d = layer.config.codebook_dim() as i64;
+            let d = config.codebook_dim() as i64;
             Ok(Tensor::from_slice(&values).f_view([-1, d])?)
         }
-        let e = match self.kind() {
-            Kind::Double => points::<f64>(self, tokens)?,
-            _ => points::<f32>(self, tokens)?,
+        let config = &self.config;
+        let e = match (&self.codebook, self.kind()) {
+            (Codebook::Bounded(c), Kind::Double) => points::<f64, _>(c, config, tokens)?,
+            (Codebook::Bounded(c), _) => points::<f32, _>(c, config, tokens)?,
+            (Codebook::Fsq(c), Kind::Double) => points::<f64, _>(c, config, tokens)?,
+            (Codebook::Fsq(c), _) => points::<f32, _>(c, config, tokens)?,
         };
         let e = e.f_to_device(self.marker.device())?;
         Ok(match &self.projections {
