@@ -11,7 +11,9 @@ as `images`: both sides then train the very same model on the very same batch.
 The first line it prints is `ready`. Flags: --threads N (torch.set_num_threads), --batch B,
 --seed S, --device cpu|cuda, --dataset fashion-mnist|ffhq1024 (image size and hidden dims).
 
-QUANTIZER is one of: lattice, dense-lattice, vq, vq-ema.
+QUANTIZER is one of: lattice, dense-lattice, vq, vq-ema (the paper's), fsq (vector-quantize-pytorch's
+FSQ, levels 8,8,8, which needs that package) and bounded-lattice (our bounded lattice, levels 8,8,8,
+written out here); the last two project the 64 channels to 3 and back, as ours do.
 """
 import argparse
 import sys
@@ -117,6 +119,57 @@ class VectorQuantizerEma(nn.Module):
         return loss, quantized.permute(0, 3, 1, 2).contiguous()
 
 
+FINITE_LEVELS = [8, 8, 8]
+
+
+def fsq_quantizer(dim, levels):
+    """vector-quantize-pytorch's FSQ with its default options (imported only when asked for): its
+    projections `project_in` / `project_out` are ours, it moves the channels of (B, C, H, W)
+    latents last itself, and it has no loss."""
+    from vector_quantize_pytorch import FSQ
+
+    class FsqQuantizer(FSQ):
+        def forward(self, inputs):
+            quantized, _ = super().forward(inputs)
+            return quantized.new_zeros(()), quantized
+
+    return FsqQuantizer(levels=levels, dim=dim)
+
+
+class BoundedLatticeQuantizer(nn.Module):
+    """Our bounded lattice with learned steps (no offsets), as lattice-vq's finite layer computes it
+    (crates/lattice-vq-candle/src/finite/): rows of the latents' channels, projected D -> d, digits
+    k = clamp(round(y / b + (l - 1) / 2), 0, l - 1) held constant, points e = b (k - (l - 1) / 2),
+    the LL-VQ losses, the straight-through sg(e) + (y - sg(y)), projected back d -> D. Defaults of
+    FiniteQuantizerConfig: beta 0.25, gamma 0, steps starting at 1."""
+
+    def __init__(self, dim, levels, commitment_cost=0.25, sparsity_cost=0.0, initial_step=1.0):
+        super().__init__()
+        d = len(levels)
+        self.project_in = nn.Linear(dim, d)
+        self.project_out = nn.Linear(d, dim)
+        self.step = nn.Parameter(torch.full((1, d), float(initial_step)))
+        top = torch.tensor([[float(l - 1) for l in levels]])
+        self.register_buffer("top", top, persistent=False)
+        self.register_buffer("centre", top * 0.5, persistent=False)
+        self.commitment_cost, self.sparsity_cost = commitment_cost, sparsity_cost
+
+    def forward(self, inputs):
+        inputs = inputs.permute(0, 2, 3, 1).contiguous()
+        y = self.project_in(inputs.view(-1, inputs.shape[-1]))
+        b = self.step
+        t = y.detach() * torch.reciprocal(b.detach()) + self.centre
+        k = torch.minimum(torch.clamp(torch.round(t), min=0), self.top)
+        e = (k - self.centre) * b
+        q_latent = F.mse_loss(e, y.detach())
+        e_latent = F.mse_loss(e.detach(), y)
+        size = -torch.sum(torch.abs(b))
+        loss = q_latent + self.commitment_cost * e_latent + self.sparsity_cost * size
+        quantized = self.project_out(e.detach() + (y - y.detach()))
+        quantized = quantized.view(*inputs.shape[:-1], quantized.shape[-1])
+        return loss, quantized.permute(0, 3, 1, 2).contiguous()
+
+
 class VqVae(nn.Module):
     def __init__(self, quantizer, image_channels, hidden_dims, dim=64):
         super().__init__()
@@ -163,6 +216,10 @@ def build(name, dataset, device):
         quantizer = VectorQuantizer(64, 512)
     elif name == "vq-ema":
         quantizer = VectorQuantizerEma(64, 512)
+    elif name == "fsq":
+        quantizer = fsq_quantizer(64, FINITE_LEVELS)
+    elif name in ("bounded-lattice", "bounded_lattice"):
+        quantizer = BoundedLatticeQuantizer(64, FINITE_LEVELS)
     else:
         raise SystemExit(f"unknown quantizer {name}")
     model = VqVae(quantizer, channels, hidden).to(device)
@@ -217,6 +274,10 @@ def main():
                 tensors = load_safetensors(init[0])
                 batches[name] = tensors.pop("images").to(device)
                 model = models[name][0]
+                # The finite codebooks' zero `levels.i` buffers only pin the levels' shapes in
+                # our checkpoints (QuantizerConfig::tensors); the modules here have none.
+                for key in [k for k in tensors if k.startswith("_quantizer.levels.")]:
+                    del tensors[key]
                 with torch.no_grad():
                     for key, value in model.state_dict().items():
                         value.copy_(tensors.pop(key))

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! . scripts/torch-env && RAYON_NUM_THREADS=2 cargo bench -p lattice-vq-candle --bench train_step
-//!     -- [--threads 2] [--rounds 7] [--steps 10] [--batch 64] [--quantizers lattice,vq]
+//!     -- [--threads 2] [--rounds 7] [--steps 10] [--batch 64] [--quantizers lattice,vq,fsq,bounded-lattice]
 //! ```
 //!
 //! candle sizes its thread pool from `RAYON_NUM_THREADS` (default: all cores); `--threads`

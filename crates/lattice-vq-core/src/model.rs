@@ -3,7 +3,7 @@
 //! (stages, tensor names, shapes, initialisation) is derived from it in [`crate::network`].
 
 use crate::config::{LatticeQuantizerConfig, VectorQuantizerConfig, VectorQuantizerEmaConfig};
-use crate::finite_config::FiniteQuantizerConfig;
+use crate::finite_config::{FiniteQuantizerConfig, Levels};
 
 /// Encoder/decoder shape of the paper's reference VQ-VAE for one of its datasets
 /// (paper-notes "Model"): what every backend's `VqVae` is built from.
@@ -73,6 +73,8 @@ impl VqVaeConfig {
 ///
 /// let dense = QuantizerConfig::by_name("dense_lattice", 64).unwrap();
 /// assert_eq!(dense.dim(), 64);
+/// let fsq = QuantizerConfig::by_name("fsq", 64).unwrap();
+/// assert!(matches!(fsq, QuantizerConfig::Finite(c) if c.codebook_size() == 512));
 /// assert!(QuantizerConfig::by_name("kmeans", 64).is_none());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,9 +90,13 @@ pub enum QuantizerConfig {
 }
 
 impl QuantizerConfig {
-    /// The paper's four quantizers for D-dimensional latents by the official checkpoints'
-    /// suffix: `sparse_lattice`, `dense_lattice`, `vq`, `vq-ema` (K = 512).
+    /// A quantizer for D-dimensional latents by name: the paper's four by the official
+    /// checkpoints' suffix, `sparse_lattice` (or `lattice`), `dense_lattice`, `vq`, `vq-ema`
+    /// (K = 512), and the finite codebooks of levels `8,8,8` (K = 512, projected `D -> 3 -> D`
+    /// when D != 3): `fsq` and `bounded-lattice` (or `bounded_lattice`, learned steps, no
+    /// offsets), with the defaults of [`FiniteQuantizerConfig`].
     pub fn by_name(name: &str, dim: usize) -> Option<Self> {
+        let levels = || Levels::new(&[8, 8, 8]).ok();
         match name {
             "sparse_lattice" | "lattice" => {
                 Some(Self::Lattice(LatticeQuantizerConfig::new(512, dim)))
@@ -100,6 +106,10 @@ impl QuantizerConfig {
             }
             "vq" => Some(Self::Vq(VectorQuantizerConfig::new(512, dim))),
             "vq-ema" | "vq_ema" => Some(Self::VqEma(VectorQuantizerEmaConfig::new(512, dim))),
+            "fsq" => Some(Self::Finite(FiniteQuantizerConfig::fsq(levels()?, dim))),
+            "bounded-lattice" | "bounded_lattice" => {
+                Some(Self::Finite(FiniteQuantizerConfig::bounded(levels()?, dim)))
+            }
             _ => None,
         }
     }
@@ -125,5 +135,47 @@ impl QuantizerConfig {
             Self::VqEma(c) => c.dim,
             Self::Finite(c) => c.dim,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finite_config::FiniteKind;
+
+    #[test]
+    fn by_name_gives_the_finite_codebooks_of_levels_8_8_8() {
+        let levels = Levels::new(&[8, 8, 8]).unwrap();
+        assert_eq!(
+            QuantizerConfig::by_name("fsq", 64),
+            Some(QuantizerConfig::Finite(FiniteQuantizerConfig::fsq(
+                levels, 64
+            )))
+        );
+        let bounded = QuantizerConfig::Finite(FiniteQuantizerConfig::bounded(levels, 64));
+        for name in ["bounded-lattice", "bounded_lattice"] {
+            assert_eq!(QuantizerConfig::by_name(name, 64), Some(bounded), "{name}");
+        }
+        let Some(QuantizerConfig::Finite(c)) = QuantizerConfig::by_name("bounded-lattice", 64)
+        else {
+            panic!("a finite codebook");
+        };
+        assert_eq!(c.kind, FiniteKind::Bounded);
+        assert_eq!(c.codebook_size(), 512);
+        assert!(c.has_projections());
+        assert_eq!(c.sparsity_cost, 0.0);
+        assert!(
+            QuantizerConfig::by_name("fsq", 64)
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            QuantizerConfig::by_name("bounded-lattice", 64)
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+        assert!(QuantizerConfig::by_name("bounded-lattice-offset", 64).is_none());
     }
 }

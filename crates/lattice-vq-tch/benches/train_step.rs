@@ -4,7 +4,7 @@
 //! ```text
 //! . scripts/torch-env && cargo bench -p lattice-vq-tch --bench train_step -- [--threads 2]
 //!     [--rounds 7] [--steps 10] [--batch 64] [--device cpu|cuda] [--dataset fashion-mnist|ffhq1024]
-//!     [--quantizers lattice,dense-lattice,vq,vq-ema]
+//!     [--quantizers lattice,dense-lattice,vq,vq-ema] (also fsq, bounded-lattice)
 //! ```
 //!
 //! Both sides start from the same weights, train on the same batch, use the same number of

@@ -26,7 +26,8 @@ pub struct BenchOptions {
     pub device: String,
     /// `fashion-mnist` or `ffhq1024`.
     pub dataset: String,
-    /// Quantizer names (`lattice`, `dense-lattice`, `vq`, `vq-ema`).
+    /// Quantizer names, as `QuantizerConfig::by_name` and the script know them: by default the
+    /// paper's `lattice`, `dense-lattice`, `vq`, `vq-ema`; also `fsq`, `bounded-lattice`.
     pub quantizers: Vec<String>,
 }
 
