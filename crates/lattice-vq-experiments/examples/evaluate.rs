@@ -5,8 +5,20 @@
 //!     --checkpoint ../shared/reference-checkpoints/fashion-mnist_sparse_lattice.safetensors
 //! ```
 //!
-//! Prints JSON: per-pixel MSE, exact unique codes (and a HyperLogLog estimate with
-//! `--sketch`), perplexity, number of latent vectors, seconds. `--tokens FILE` also writes
+//! The network is the checkpoint's (inferred from its tensors, or `--model`, which must
+//! agree), whatever `--dataset` says: `--dataset` picks the images' loader. A CelebA folder
+//! without `list_eval_partition.txt` and an FFHQ folder of no more than 60,000 images
+//! evaluate every image in them (the output's `data_source` says so):
+//!
+//! ```text
+//! cargo run --release -p lattice-vq-experiments --example evaluate -- \
+//!     --checkpoint ../shared/reference-checkpoints/ffhq1024_vq.safetensors \
+//!     --dataset ffhq1024 --data-dir some-ffhq-images
+//! ```
+//!
+//! Prints JSON: the network (`model`), where the images came from (`data_source`),
+//! per-pixel MSE, exact unique codes (and a HyperLogLog estimate with `--sketch`),
+//! perplexity, number of latent vectors, seconds. `--tokens FILE` also writes
 //! the token indices (finite codebooks, VQ); `--from-tokens FILE` decodes such a file and
 //! reports the MSE of its reconstructions (`tokens_mse`; equal to `mse` for a finite
 //! codebook, whose decoder input is the decoded point itself).
@@ -17,7 +29,7 @@ use clap::Parser;
 use lattice_vq_experiments::train::checkpoint::write_json;
 use lattice_vq_experiments::train::checkpoint_eval::{EvalOptions, EvalSplit, evaluate_checkpoint};
 use lattice_vq_experiments::train::{
-    BackendKind, CodebookChoice, DatasetKind, Device, QuantizerKind,
+    BackendKind, CodebookChoice, DatasetKind, Device, ModelKind, QuantizerKind,
 };
 
 /// Evaluate a VQ-VAE checkpoint in eval mode.
@@ -27,6 +39,9 @@ struct Args {
     /// Safetensors file with the model's variables (official tensor names).
     #[arg(long)]
     checkpoint: PathBuf,
+    /// The network (default: inferred from the file; given, it must be the file's).
+    #[arg(long, value_enum)]
+    model: Option<ModelKind>,
     /// The quantizer (default: inferred from the file).
     #[arg(long, value_enum)]
     quantizer: Option<QuantizerKind>,
@@ -44,7 +59,8 @@ struct Args {
     /// and report its size and the evaluated split's out-of-vocabulary rate.
     #[arg(long, value_enum)]
     vocabulary_from: Option<EvalSplit>,
-    /// The dataset.
+    /// The dataset: how the images are read and preprocessed (the network is the
+    /// checkpoint's).
     #[arg(long, value_enum, default_value_t = DatasetKind::FashionMnist)]
     dataset: DatasetKind,
     /// Folder of the dataset (default: the dataset's own lookup).
@@ -83,6 +99,7 @@ fn main() {
     let args = Args::parse();
     let options = EvalOptions {
         checkpoint: args.checkpoint,
+        model: args.model,
         quantizer: args.quantizer,
         codebook: args.codebook,
         tokens: args.tokens,

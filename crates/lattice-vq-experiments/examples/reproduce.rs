@@ -25,7 +25,8 @@ use clap::Parser;
 use lattice_vq_experiments::train::checkpoint::read_json;
 use lattice_vq_experiments::train::finite_table;
 use lattice_vq_experiments::train::run::{RunResult, run};
-use lattice_vq_experiments::train::tables::{PaperTable, mean_std, paper_table};
+use lattice_vq_experiments::train::table_choice::TableChoice;
+use lattice_vq_experiments::train::tables::{PaperTable, mean_std};
 use lattice_vq_experiments::train::{
     BackendKind, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions,
 };
@@ -34,18 +35,19 @@ use lattice_vq_experiments::train::{
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The paper's table: 2 (FFHQ-1024), 3 (FFHQ-1024 ablation), 4 (CelebA), 5
-    /// (Fashion-MNIST); or `finite`, the finite-codebook table of docs/reproducing.md.
-    #[arg(long)]
-    table: String,
+    /// The paper's table (2 to 5), or `finite`, the finite-codebook table of
+    /// docs/reproducing.md.
+    #[arg(long, value_enum)]
+    table: TableChoice,
     /// Seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     seeds: Vec<u64>,
     /// paper: lr 0 after epoch 1, as the official code ran; fixed: all epochs train.
     #[arg(long, value_enum, default_value = "paper")]
     protocol: Protocol,
-    /// Framework (tch needs `--features tch`).
-    #[arg(long, value_enum, default_value = "tch")]
+    /// Framework (tch needs `--features tch`; the default is tch in a build with it, candle
+    /// otherwise).
+    #[arg(long, value_enum, default_value_t = BackendKind::for_this_build())]
     backend: BackendKind,
     /// cpu, cuda (the first GPU) or cuda:N.
     #[arg(long, default_value_t = Device::Cpu)]
@@ -82,21 +84,9 @@ fn main() {
 }
 
 fn reproduce(args: &Args) -> lattice_vq_experiments::Result<()> {
-    if args.table == "finite" {
+    let Some(table) = args.table.paper() else {
         return reproduce_finite(args);
-    }
-    let table = args
-        .table
-        .parse()
-        .ok()
-        .and_then(paper_table)
-        .ok_or_else(|| lattice_vq_experiments::Error::Invalid {
-            what: "table".into(),
-            problem: format!(
-                "{}: the paper's result tables are 2, 3, 4 and 5, and ours is finite",
-                args.table
-            ),
-        })?;
+    };
     let out = args
         .out
         .clone()

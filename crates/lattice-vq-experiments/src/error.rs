@@ -107,6 +107,20 @@ pub enum Error {
         /// Why it cannot be used.
         problem: String,
     },
+    /// `--model` names another network than the checkpoint holds.
+    #[error(
+        "{}: --model asks for {asked}, but the checkpoint holds {found}; \
+         leave --model out to use the checkpoint's",
+        .checkpoint.display()
+    )]
+    ModelMismatch {
+        /// The checkpoint.
+        checkpoint: PathBuf,
+        /// The network asked for, in words (name and shape).
+        asked: String,
+        /// The checkpoint's network, in words.
+        found: String,
+    },
 }
 
 /// The Fashion-MNIST loader's errors ([`crate::data::LoadError`]) are this type's variants of

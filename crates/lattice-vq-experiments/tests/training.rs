@@ -6,6 +6,8 @@
 mod adam;
 #[path = "training/bad_options.rs"]
 mod bad_options;
+#[path = "training/cli.rs"]
+mod cli;
 // tch and candle on the same weights and inputs (formerly lattice-vq-tch's tests).
 #[cfg(feature = "tch")]
 #[path = "training/cross_backend.rs"]
@@ -18,6 +20,8 @@ mod faults;
 mod finite;
 #[path = "training/names.rs"]
 mod names;
+#[path = "training/network.rs"]
+mod network;
 #[path = "training/official.rs"]
 mod official;
 #[path = "training/protocol.rs"]

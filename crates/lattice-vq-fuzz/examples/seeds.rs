@@ -277,6 +277,8 @@ fn run_state(seeds: &Seeds) -> Result<(), Box<dyn std::error::Error>> {
             vocabulary_size: None,
             out_of_vocabulary_rate: None,
             tokens_mse: None,
+            model: None,
+            data_source: None,
             seconds: 1.5,
         },
         train_unique_codes_eval: None,

@@ -7,6 +7,9 @@
 //! root/img_align_celeba/*.jpg      178x218 RGB
 //! ```
 //!
+//! Without the partition file, [`CelebA::every_image`] reads every image of the folder (no
+//! split), for evaluating a few images.
+//!
 //! Each image is centre-cropped to 148x148 as torchvision's `CenterCrop(148)` (rows 35..183,
 //! columns 15..163), not resized, scaled to [0, 1], and flipped at random in training.
 
@@ -106,6 +109,38 @@ impl CelebA {
             });
         }
         Ok(Self { image_dir, files })
+    }
+
+    /// Every `.jpg` (or `.png`) of `root`, sorted by name: of `root/img_align_celeba/` when
+    /// `root` has that folder, else of `root` itself. What `evaluate` reads from a folder
+    /// without the partition file: a few aligned images need no split to be evaluated.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the folder cannot be listed; [`Error::Format`] naming it if it holds
+    /// no images. Missing or bad images are reported when loaded.
+    pub fn every_image(root: &Path) -> Result<Self> {
+        let nested = root.join(IMAGE_DIR);
+        let image_dir = if nested.is_dir() {
+            nested
+        } else {
+            root.to_path_buf()
+        };
+        let files: Vec<String> = super::folder::list_images(&image_dir)?
+            .iter()
+            .filter_map(|path| path.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        if files.is_empty() {
+            return Err(Error::Format {
+                path: image_dir,
+                problem: "no png or jpg images".into(),
+            });
+        }
+        Ok(Self { image_dir, files })
+    }
+
+    /// The folder the images are read from.
+    pub fn image_dir(&self) -> &Path {
+        &self.image_dir
     }
 
     /// The path of image `index`.

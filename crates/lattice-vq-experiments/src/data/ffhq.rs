@@ -25,6 +25,26 @@ pub fn open(dir: &Path, split: Split) -> Result<ImageFolder> {
     open_with(dir, split, SIDE, TRAIN_LEN)
 }
 
+/// Every image of `dir` as an FFHQ-1024 image, sorted by name, no split: what `evaluate`
+/// reads from a folder of no more than [`TRAIN_LEN`] images (a few to look at, a copy of
+/// part of the release), whose test split [`open`] would find empty.
+///
+/// # Errors
+/// [`Error::Io`] if `dir` cannot be listed; [`Error::Format`] naming `dir` if it holds no
+/// images. An image of another size is reported, naming the file, when loaded.
+pub fn open_all(dir: &Path) -> Result<ImageFolder> {
+    ImageFolder::open(dir, shape(SIDE), true)
+}
+
+/// `side` x `side` RGB.
+fn shape(side: usize) -> ImageShape {
+    ImageShape {
+        channels: 3,
+        height: side,
+        width: side,
+    }
+}
+
 /// Open `split` of a folder laid out as FFHQ but with `side` x `side` images and the first
 /// `train_len` files training (smaller copies, tests).
 ///
@@ -48,10 +68,5 @@ pub fn open_with(dir: &Path, split: Split, side: usize, train_len: usize) -> Res
         Split::Train => files,
         Split::Test => test,
     };
-    let shape = ImageShape {
-        channels: 3,
-        height: side,
-        width: side,
-    };
-    ImageFolder::from_files(dir, files, shape, true)
+    ImageFolder::from_files(dir, files, shape(side), true)
 }

@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 
 use lattice_vq_core::{HyperLogLog, Levels, QuantizerConfig, Vocabulary};
 
+use super::eval_splits::{EvalSplits, open_for_evaluation};
 use super::evaluate::{EvalReport, evaluate};
+use super::network_choice::{ModelKind, choose_network, describe, tensor_shapes};
 use super::progress_bar::progress_bar;
-use super::run::make_backend;
+use super::run::{make_backend_for, model_configs_for};
 use super::tokens::{latent_grid, read_tokens, write_tokens};
 use super::{
     BackendKind, CodebookChoice, DatasetKind, Device, Protocol, QuantizerKind, TrainOptions,
@@ -30,6 +32,9 @@ pub enum EvalSplit {
 pub struct EvalOptions {
     /// A safetensors file with the model's variables (official names).
     pub checkpoint: PathBuf,
+    /// The network (`--model`); `None` infers it from the file's tensors. Given, it must be
+    /// the file's.
+    pub model: Option<ModelKind>,
     /// The quantizer; `None` infers it from the file's tensors.
     pub quantizer: Option<QuantizerKind>,
     /// Its codebook size (a finite codebook's levels are inferred from the file when absent).
@@ -44,7 +49,9 @@ pub struct EvalOptions {
     /// `max_images` images), then report its size and the evaluated split's rate of codes
     /// outside it: how far an unbounded lattice's codes are from being tokens.
     pub vocabulary_from: Option<EvalSplit>,
-    /// The dataset.
+    /// The dataset (its loader and preprocessing; the network is the checkpoint's). A
+    /// CelebA folder without its partition file, or an FFHQ folder of no more than 60,000
+    /// images, evaluates every image in it, whatever `split` says.
     pub dataset: DatasetKind,
     /// Where the dataset is.
     pub data_dir: Option<PathBuf>,
@@ -66,6 +73,91 @@ pub struct EvalOptions {
     pub progress: bool,
 }
 
+impl EvalOptions {
+    /// Evaluate `checkpoint` as `evaluate` does without flags: network and quantizer from
+    /// the file, the Fashion-MNIST test split, candle on the CPU, batches of 500, no
+    /// progress bar.
+    pub fn new(checkpoint: impl Into<PathBuf>) -> Self {
+        Self {
+            checkpoint: checkpoint.into(),
+            model: None,
+            quantizer: None,
+            codebook: CodebookChoice::default(),
+            tokens: None,
+            from_tokens: None,
+            vocabulary_from: None,
+            dataset: DatasetKind::FashionMnist,
+            data_dir: None,
+            split: EvalSplit::Test,
+            backend: BackendKind::Candle,
+            device: Device::Cpu,
+            batch_size: 500,
+            max_images: None,
+            sketch_precision: None,
+            threads: None,
+            progress: false,
+        }
+    }
+
+    /// With the network `model` (which must be the checkpoint's).
+    pub fn with_model(mut self, model: ModelKind) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// With `dataset`, read from `data_dir`.
+    pub fn with_dataset(mut self, dataset: DatasetKind, data_dir: impl Into<PathBuf>) -> Self {
+        self.dataset = dataset;
+        self.data_dir = Some(data_dir.into());
+        self
+    }
+
+    /// On `split`.
+    pub fn with_split(mut self, split: EvalSplit) -> Self {
+        self.split = split;
+        self
+    }
+
+    /// On `backend`.
+    pub fn with_backend(mut self, backend: BackendKind) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// In batches of `batch_size` images.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// With `threads` intra-op threads of libtorch.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Check what the evaluation cannot work with.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a batch size, a number of images or of threads of 0.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |what: &str| Error::Invalid {
+            what: what.into(),
+            problem: "must be at least 1".into(),
+        };
+        if self.batch_size == 0 {
+            return Err(invalid("batch size"));
+        }
+        if self.max_images == Some(0) {
+            return Err(invalid("max images"));
+        }
+        if self.threads == Some(0) {
+            return Err(invalid("threads"));
+        }
+        Ok(())
+    }
+}
+
 /// The quantizer a checkpoint holds, from its tensor names and shapes: a finite codebook
 /// (its `levels.i` buffers give the levels; `offset` and `step` tell the kind), VQ-EMA (an
 /// `ema_w`), VQ (a `K x D` codebook, K given back) or the sparse lattice (a `(1, D)` basis;
@@ -75,20 +167,14 @@ pub struct EvalOptions {
 /// [`Error::Safetensors`] for an unreadable file, [`Error::Format`] for one without a
 /// quantizer.
 pub fn infer_quantizer(checkpoint: &Path) -> Result<(QuantizerKind, CodebookChoice)> {
-    let tensors =
-        candle_core::safetensors::load(checkpoint, &candle_core::Device::Cpu).map_err(|e| {
-            Error::Safetensors {
-                path: checkpoint.to_path_buf(),
-                source: Box::new(e),
-            }
-        })?;
+    let tensors = tensor_shapes(checkpoint)?;
     let format = |problem: String| Error::Format {
         path: checkpoint.to_path_buf(),
         problem,
     };
     let counts: Vec<u32> = (0..)
         .map_while(|i| tensors.get(&format!("_quantizer.levels.{i}")))
-        .map(|t| t.dims().first().map_or(0, |&l| l as u32))
+        .map(|dims| dims.first().map_or(0, |&l| l as u32))
         .collect();
     if !counts.is_empty() {
         let levels = Levels::new(&counts).map_err(|e| format(e.to_string()))?;
@@ -106,7 +192,7 @@ pub fn infer_quantizer(checkpoint: &Path) -> Result<(QuantizerKind, CodebookChoi
         return Ok((kind, codebook));
     }
     if let Some(codebook) = tensors.get("_quantizer.ema_w") {
-        let codebook_size = codebook.dims().first().copied();
+        let codebook_size = codebook.first().copied();
         return Ok((
             QuantizerKind::VqEma,
             CodebookChoice {
@@ -115,10 +201,7 @@ pub fn infer_quantizer(checkpoint: &Path) -> Result<(QuantizerKind, CodebookChoi
             },
         ));
     }
-    match tensors
-        .get("_quantizer.embedding.weight")
-        .map(|t| t.dims().to_vec())
-    {
+    match tensors.get("_quantizer.embedding.weight") {
         Some(dims) if dims.first() == Some(&1) => {
             Ok((QuantizerKind::Lattice, CodebookChoice::default()))
         }
@@ -146,17 +229,16 @@ pub fn token_count(quantizer: &QuantizerConfig) -> Option<u64> {
     }
 }
 
-/// Load the checkpoint and evaluate it in eval mode on the split.
+/// Load the checkpoint into the network it holds ([`choose_network`]) and evaluate it in
+/// eval mode on the split; the report names the network and the images.
 ///
 /// # Errors
-/// A missing dataset, a checkpoint of another model, framework failures.
+/// As [`EvalOptions::validate`]; a missing dataset; [`Error::ModelMismatch`] for a
+/// `--model` that is not the checkpoint's; [`Error::Invalid`] for images the network cannot
+/// take (other channels, sides not a multiple of its downsampling); framework failures.
 pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
-    if options.batch_size == 0 {
-        return Err(Error::Invalid {
-            what: "batch size".into(),
-            problem: "must be at least 1".into(),
-        });
-    }
+    options.validate()?;
+    let network = choose_network(&options.checkpoint, options.model)?;
     let (quantizer, codebook) = match options.quantizer {
         Some(q) if q.is_finite() && options.codebook.levels.is_none() => {
             let (_, inferred) = infer_quantizer(&options.checkpoint)?;
@@ -165,7 +247,12 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
         Some(q) => (q, options.codebook),
         None => infer_quantizer(&options.checkpoint)?,
     };
-    let splits = super::datasets::open(options.dataset, options.data_dir.as_deref())?;
+    let EvalSplits { splits, unsplit } =
+        open_for_evaluation(options.dataset, options.data_dir.as_deref())?;
+    if let Some(why) = &unsplit {
+        eprintln!("note: evaluating {why}");
+    }
+    check_images_fit(&network, splits.test.shape(), &splits.source)?;
     let split = |which| match which {
         EvalSplit::Test => splits.test.clone(),
         EvalSplit::Train => splits.train.clone(),
@@ -193,15 +280,14 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
         out_dir: PathBuf::new(),
         progress: options.progress,
     };
-    let mut backend = make_backend(&train_options)?;
-    let model_config = train_options.dataset.model();
+    let (model_config, quantizer_config) = model_configs_for(&train_options, network)?;
+    let mut backend = make_backend_for(&train_options, &model_config, &quantizer_config)?;
     backend.load(&options.checkpoint, None)?;
     let mut sketch = options.sketch_precision.map(HyperLogLog::new).transpose()?;
     let images = options
         .max_images
         .map_or(dataset.len(), |m| m.min(dataset.len()));
     let bar = progress_bar(options.progress, images as u64, "evaluate".into());
-    let (_, quantizer_config) = super::run::model_configs(&train_options)?;
     let tokens_of = token_count(&quantizer_config);
     if options.tokens.is_some() && tokens_of.is_none() {
         return Err(Error::Invalid {
@@ -264,7 +350,34 @@ pub fn evaluate_checkpoint(options: &EvalOptions) -> Result<EvalReport> {
     if let Some(path) = &options.from_tokens {
         report.tokens_mse = Some(decoded_mse(backend.as_mut(), dataset, options, path)?);
     }
+    report.model = Some(describe(&model_config));
+    report.data_source = Some(splits.source.clone());
     Ok(report)
+}
+
+/// Refuse images the network cannot take before loading any, naming both: the core's own
+/// check would only say so at the first batch, without the network.
+fn check_images_fit(
+    network: &lattice_vq_core::VqVaeConfig,
+    shape: crate::data::ImageShape,
+    source: &str,
+) -> Result<()> {
+    network
+        .check_image_shape(&[1, shape.channels, shape.height, shape.width])
+        .map_err(|_| Error::Invalid {
+            what: "images".into(),
+            problem: format!(
+                "{source} holds {}x{}x{} images (channels x height x width); the \
+                 checkpoint's network, {}, takes {} channel(s) and sides that are multiples \
+                 of {}",
+                shape.channels,
+                shape.height,
+                shape.width,
+                describe(network),
+                network.image_channels,
+                network.downsampling_factor()
+            ),
+        })
 }
 
 /// The per-pixel MSE of the reconstructions decoded from the tokens in `path`, over the same

@@ -40,6 +40,13 @@ pub struct EvalReport {
     /// (`evaluate --from-tokens`), when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_mse: Option<f64>,
+    /// The network evaluated, in words, when `evaluate` chose it from a checkpoint (a
+    /// training run's is its dataset's, in `options`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Where `evaluate`'s images came from, and which they were when a folder had no split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -114,6 +121,8 @@ pub fn evaluate(
         vocabulary_size: None,
         out_of_vocabulary_rate: None,
         tokens_mse: None,
+        model: None,
+        data_source: None,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

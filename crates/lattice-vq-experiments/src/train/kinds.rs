@@ -34,11 +34,11 @@ pub enum DatasetKind {
     #[serde(rename = "ffhq1024")]
     #[value(name = "ffhq1024")]
     Ffhq1024,
-    /// Any folder of same-sized RGB images, CelebA's model (needs --data-dir).
+    /// Any folder of same-sized RGB images; trains CelebA's model (needs --data-dir).
     #[serde(rename = "folder")]
     #[value(name = "folder")]
     Folder,
-    /// Generated 28x28 images, Fashion-MNIST's model (smoke tests; no files).
+    /// Generated 28x28 images; trains Fashion-MNIST's model (smoke tests; no files).
     #[serde(rename = "synthetic")]
     #[value(name = "synthetic")]
     Synthetic,
@@ -65,8 +65,9 @@ impl DatasetKind {
         }
     }
 
-    /// The paper's model for the dataset: Fashion-MNIST's for the synthetic images,
-    /// CelebA's (one downsampling stage, 3 channels) for any RGB folder.
+    /// The paper's model for the dataset, the one `train` builds (`evaluate` takes a
+    /// checkpoint's instead): Fashion-MNIST's for the synthetic images, CelebA's (one
+    /// downsampling stage, 3 channels) for any RGB folder.
     pub fn model(self) -> VqVaeConfig {
         match self {
             Self::FashionMnist | Self::Synthetic => VqVaeConfig::fashion_mnist(),

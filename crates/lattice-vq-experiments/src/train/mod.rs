@@ -22,12 +22,14 @@ pub mod datasets;
 pub mod device;
 mod epoch;
 pub mod epoch_codes;
+pub mod eval_splits;
 pub mod evaluate;
 pub mod finite_table;
 pub mod kinds;
 pub mod loop_state;
 pub mod metrics;
 mod model_spec;
+pub mod network_choice;
 pub mod optimizer_state;
 pub mod options;
 mod progress_bar;
@@ -35,6 +37,7 @@ pub mod resume_options;
 pub mod run;
 pub mod run_folder;
 mod step_stats;
+pub mod table_choice;
 pub mod tables;
 #[cfg(feature = "tch")]
 pub mod tch_backend;
@@ -45,6 +48,7 @@ pub use counting::{CodeKind, CodeRows};
 pub use device::Device;
 pub use kinds::{DatasetKind, QuantizerKind};
 pub use metrics::EpochMode;
+pub use network_choice::ModelKind;
 pub use options::{BackendKind, Protocol, TrainOptions};
 
 /// What one training step measured (the values of the loss terms before the update).

@@ -39,6 +39,19 @@ pub enum BackendKind {
     Candle,
 }
 
+impl BackendKind {
+    /// The default of `reproduce --backend`: tch in a build with the `tch` feature (the
+    /// paper's tables were run on it), else candle, which every build has, so that a
+    /// default build runs without flags.
+    pub const fn for_this_build() -> Self {
+        if cfg!(feature = "tch") {
+            Self::Tch
+        } else {
+            Self::Candle
+        }
+    }
+}
+
 /// A training run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainOptions {

@@ -44,7 +44,20 @@ pub struct RunResult {
 /// A codebook choice the quantizer does not take ([`super::QuantizerKind::config`]), or an
 /// invalid one (levels, K).
 pub fn model_configs(options: &TrainOptions) -> Result<(VqVaeConfig, QuantizerConfig)> {
-    let model = options.dataset.model();
+    // A run's network is its dataset's: a resumed run keeps it, since resuming checks that
+    // the dataset is the stored run's (`resume_options::check`).
+    model_configs_for(options, options.dataset.model())
+}
+
+/// The quantizer config of `options` on `model`'s latents, with `model`: [`model_configs`]
+/// for another network than the dataset's (`evaluate` takes a checkpoint's).
+///
+/// # Errors
+/// As [`model_configs`].
+pub fn model_configs_for(
+    options: &TrainOptions,
+    model: VqVaeConfig,
+) -> Result<(VqVaeConfig, QuantizerConfig)> {
     let quantizer = options
         .quantizer
         .config(model.embedding_dim, options.codebook)?;
@@ -59,14 +72,27 @@ pub fn model_configs(options: &TrainOptions) -> Result<(VqVaeConfig, QuantizerCo
 /// An unknown device, tch asked for without the `tch` feature, framework failures.
 pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
     let (model, quantizer) = model_configs(options)?;
+    make_backend_for(options, &model, &quantizer)
+}
+
+/// A freshly initialised backend of `model` with `quantizer`, on `options`' framework and
+/// device, its weights drawn from `options.seed`.
+///
+/// # Errors
+/// As [`make_backend`].
+pub fn make_backend_for(
+    options: &TrainOptions,
+    model: &VqVaeConfig,
+    quantizer: &QuantizerConfig,
+) -> Result<Box<dyn Backend>> {
     // Both frameworks allocate and free each step's activations: keep them for the next step.
     crate::heap::retain_freed_memory();
     match options.backend {
         BackendKind::Candle => {
             let device = super::candle_backend::device(options.device)?;
             Ok(Box::new(super::candle_backend::CandleBackend::new(
-                &model,
-                &quantizer,
+                model,
+                quantizer,
                 device,
                 options.seed,
             )?))
@@ -78,8 +104,8 @@ pub fn make_backend(options: &TrainOptions) -> Result<Box<dyn Backend>> {
             }
             let device = super::tch_backend::device(options.device)?;
             Ok(Box::new(super::tch_backend::TchBackend::new(
-                &model,
-                &quantizer,
+                model,
+                quantizer,
                 device,
                 options.seed,
             )?))

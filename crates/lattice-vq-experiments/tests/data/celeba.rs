@@ -140,3 +140,26 @@ fn malformed_partition_file_is_an_error_naming_the_line() {
     let err = CelebA::open(&root.path().join("nope"), Partition::Train).unwrap_err();
     assert!(err.to_string().contains("list_eval_partition.txt"), "{err}");
 }
+
+#[test]
+fn every_image_reads_the_folder_without_a_partition_file() {
+    // The official layout without its partition file: the image folder's images, by name.
+    let root = miniature();
+    std::fs::remove_file(root.path().join("list_eval_partition.txt")).unwrap();
+    let all = CelebA::every_image(root.path()).unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all.image_dir(), root.path().join("img_align_celeba"));
+    let shape = all.shape();
+    assert_eq!((shape.channels, shape.height, shape.width), (3, CROP, CROP));
+    // Cropped as the partitions' images are.
+    let other = miniature();
+    let test = CelebA::open(other.path(), Partition::Test).unwrap();
+    assert_eq!(load(&all, 2, false), load(&test, 0, false)); // 000003.jpg
+    // A bare folder of the images, and one without any.
+    let flat = root.path().join("img_align_celeba");
+    assert_eq!(CelebA::every_image(&flat).unwrap().len(), 5);
+    let empty = tempfile::tempdir().unwrap();
+    let err = CelebA::every_image(empty.path()).unwrap_err();
+    assert_eq!(error_path(&err), Some(empty.path()), "{err}");
+    assert!(err.to_string().contains("no png or jpg images"), "{err}");
+}

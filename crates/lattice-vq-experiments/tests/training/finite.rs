@@ -47,6 +47,7 @@ fn finite_codebooks_train_and_their_token_files_decode_to_the_evaluated_error() 
             let tokens = dir.path().join("tokens.safetensors");
             let eval = |tokens_out, from_tokens| EvalOptions {
                 checkpoint: result.model.clone(),
+                model: None,
                 quantizer: None,
                 codebook: CodebookChoice::default(),
                 tokens: tokens_out,
@@ -136,6 +137,7 @@ fn codebook_choices_the_quantizer_does_not_take_are_errors() {
     // built from, and the rate on another split is a fraction.
     let vocabulary = |from| EvalOptions {
         checkpoint: result.model.clone(),
+        model: None,
         quantizer: None,
         codebook: CodebookChoice::default(),
         tokens: None,
@@ -160,6 +162,7 @@ fn codebook_choices_the_quantizer_does_not_take_are_errors() {
     assert!((0.0..=1.0).contains(&rate), "{rate}");
     let err = evaluate_checkpoint(&EvalOptions {
         checkpoint: result.model,
+        model: None,
         quantizer: None,
         codebook: CodebookChoice::default(),
         tokens: Some(dir.path().join("t.safetensors")),

@@ -64,6 +64,7 @@ fn evaluate_reproduces_the_official_sparse_lattice_checkpoint() {
     let backend = *crate::support::backends().last().unwrap();
     let report = evaluate_checkpoint(&EvalOptions {
         checkpoint: path,
+        model: None,
         quantizer: None,
         codebook: Default::default(),
         tokens: None,
