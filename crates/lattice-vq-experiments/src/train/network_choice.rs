@@ -15,13 +15,13 @@ use crate::error::{Error, Result};
 /// One of the paper's three networks, by the official checkpoints' prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
 pub enum ModelKind {
-    /// 1-channel images, hidden dims [64] (28x28 images, 14x14 latents).
+    /// 1-channel images, hidden dims `[64]` (28x28 images, 14x14 latents).
     #[value(name = "fashion-mnist")]
     FashionMnist,
-    /// RGB images, hidden dims [64] (148x148 crops, 74x74 latents).
+    /// RGB images, hidden dims `[64]` (148x148 crops, 74x74 latents).
     #[value(name = "celeba")]
     Celeba,
-    /// RGB images, hidden dims [16, 32] (1024x1024 images, 256x256 latents).
+    /// RGB images, hidden dims `[16, 32]` (1024x1024 images, 256x256 latents).
     #[value(name = "ffhq1024")]
     Ffhq1024,
 }

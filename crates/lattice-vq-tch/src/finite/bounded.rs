@@ -110,7 +110,7 @@ impl TensorCodebook for Bounded {
                 f64::from(f32::MAX_BASIS_MAGNITUDE),
             ),
         };
-        summary[0] >= min && summary[2] <= max && (self.offset.is_none() || summary[3] <= max)
+        summary[0] >= min && summary[1] <= max && (self.offset.is_none() || summary[3] <= max)
     }
 
     fn quantize(&self, config: &FiniteQuantizerConfig, y: &Tensor) -> Result<Quantized> {
