@@ -33,8 +33,7 @@
 //!
 //! # Build profiles
 //! Cargo's debug builds leave candle's kernels (and this crate's) unoptimised, and training
-//! then runs many times slower (one measurement: 4.3 s a step against 0.17 s with optimised
-//! dependencies; `examples/candle_autoencoder.rs`: 1.69 s against 0.12 s). Optimising the
+//! then runs many times slower than with optimised dependencies. Optimising the
 //! dependencies alone keeps your own crate quick to build and to step through; in your
 //! `Cargo.toml`:
 //! ```toml

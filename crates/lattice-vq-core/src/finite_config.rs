@@ -89,6 +89,26 @@ impl Levels {
     pub fn radix(&self) -> MixedRadix {
         MixedRadix::new(self.as_slice()).expect("validated at construction")
     }
+
+    /// The mixed-radix strides `prod_{j < i} l_j` (dimension 0 least significant): a token
+    /// is `sum_i k_i * strides[i]`, what [`MixedRadix::index`] computes, for the adapters'
+    /// tensor ops. Exact in `i64`: every stride divides `K <= 2^63` and is at most `K / 2`.
+    ///
+    /// ```
+    /// let levels: lattice_vq_core::Levels = "8,5,3".parse()?;
+    /// assert_eq!(levels.strides(), vec![1, 8, 40]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn strides(&self) -> Vec<i64> {
+        self.as_slice()
+            .iter()
+            .scan(1i64, |stride, &l| {
+                let this = *stride;
+                *stride = stride.saturating_mul(i64::from(l));
+                Some(this)
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for Levels {

@@ -172,14 +172,7 @@ impl FiniteQuantizer {
                 Codebook::Bounded(Bounded::new(step, take("offset"), &top)?)
             }
         };
-        let strides: Vec<i64> = levels
-            .iter()
-            .scan(1i64, |stride, &l| {
-                let this = *stride;
-                *stride = stride.saturating_mul(i64::from(l));
-                Some(this)
-            })
-            .collect();
+        let strides = config.levels.strides();
         let layer = Self {
             config: *config,
             projections: project_in.zip(project_out),

@@ -260,16 +260,7 @@ impl FiniteQuantizer {
                 Codebook::Bounded(Bounded::new(config, step, offset, kind, device)?)
             }
         };
-        let strides: Vec<i64> = config
-            .levels
-            .as_slice()
-            .iter()
-            .scan(1i64, |stride, &l| {
-                let this = *stride;
-                *stride = stride.saturating_mul(i64::from(l));
-                Some(this)
-            })
-            .collect();
+        let strides = config.levels.strides();
         if let Codebook::Bounded(bounded) = &codebook {
             // Stored steps or offsets outside the core's bounds.
             bounded.core::<f64>(config)?;
